@@ -1,0 +1,234 @@
+"""The one root-relative reader: every file movcheck reads goes through a :class:`Root`.
+
+A root is ``/`` on a live machine or a snapshot directory that mirrors the real
+paths (``proc/...``, ``sys/...``, ``var/log/dmesg``), as ``lsmem --sysroot`` reads
+one. Inside a snapshot, symlinks resolve inside it and a link that leaves it is
+refused. A ``.tar.gz`` recording is unpacked by :func:`open_root` into a private
+temporary directory with member and size caps.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+from probes.reading import Reading, Status
+
+#: Caps on an unpacked recording (members, bytes): far above any real capture.
+MAX_MEMBERS = 2_000_000
+MAX_BYTES = 1 << 30
+TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+class RootError(Exception):
+    """A root that cannot be used; ``code`` is the exit status (2 bad input, 3 missing)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Root:
+    """Reads files below ``prefix``; records every relative path it touched."""
+
+    def __init__(self, prefix: str | os.PathLike[str] = "/") -> None:
+        self.prefix = os.path.realpath(os.fspath(prefix))
+        self.live = self.prefix == "/"
+        self.touched: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Root({self.prefix!r})"
+
+    def _path(self, rel: str) -> str:
+        """The real path of ``rel``; raises PermissionError-like RootEscape if it leaves."""
+        rel = rel.lstrip("/")
+        path = os.path.join(self.prefix, rel)
+        if self.live:
+            return path
+        real = os.path.realpath(path)
+        if real != self.prefix and not real.startswith(self.prefix + os.sep):
+            raise _Escape(rel)
+        return real
+
+    def _read(self, rel: str, fn):  # type: ignore[no-untyped-def]
+        rel = rel.lstrip("/")
+        self.touched.add(rel)
+        try:
+            return Reading(rel, Status.OK, fn(self._path(rel)))
+        except _Escape:
+            return Reading(rel, Status.MALFORMED, None, "a link leaves the root; refused")
+        except (FileNotFoundError, NotADirectoryError):
+            return Reading(rel, Status.ABSENT, None, "absent")
+        except PermissionError as exc:
+            return Reading(rel, Status.DENIED, None, f"{exc.strerror or 'permission denied'} (needs root)")
+        except IsADirectoryError:
+            return Reading(rel, Status.MALFORMED, None, "is a directory, expected a file")
+        except UnicodeDecodeError:
+            return Reading(rel, Status.MALFORMED, None, "not text")
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                return Reading(rel, Status.DENIED, None, f"{exc.strerror} (needs root)")
+            return Reading(rel, Status.MALFORMED, None, exc.strerror or str(exc))
+
+    def read_bytes(self, rel: str) -> Reading[bytes]:
+        """The whole file as bytes."""
+        return self._read(rel, _read_file)
+
+    def read_text(self, rel: str) -> Reading[str]:
+        """The whole file as text (UTF-8; the kernel writes ASCII)."""
+        return self._read(rel, lambda p: _read_file(p).decode("utf-8"))
+
+    def listdir(self, rel: str) -> Reading[list[str]]:
+        """The names in a directory, sorted."""
+        return self._read(rel, lambda p: sorted(os.listdir(p)))
+
+    def readlink(self, rel: str) -> Reading[str]:
+        """The target of a symlink, as written (sysfs links are relative)."""
+        rel = rel.lstrip("/")
+        self.touched.add(rel)
+        try:
+            return Reading(rel, Status.OK, os.readlink(os.path.join(self.prefix, rel)))
+        except (FileNotFoundError, NotADirectoryError):
+            return Reading(rel, Status.ABSENT, None, "absent")
+        except OSError as exc:
+            return Reading(rel, Status.MALFORMED, None, exc.strerror or str(exc))
+
+    def exists(self, rel: str) -> bool:
+        """True when ``rel`` exists inside the root."""
+        try:
+            return os.path.exists(self._path(rel))
+        except _Escape:
+            return False
+
+    def is_dir(self, rel: str) -> bool:
+        """True when ``rel`` is a directory inside the root."""
+        try:
+            return os.path.isdir(self._path(rel))
+        except _Escape:
+            return False
+
+
+class _Escape(Exception):
+    pass
+
+
+def _read_file(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def open_root(arg: str | os.PathLike[str] = "/") -> Iterator[Root]:
+    """A :class:`Root` for a directory, or for a ``.tar.gz`` recording unpacked privately."""
+    path = os.fspath(arg)
+    if os.path.isdir(path):
+        yield Root(path)
+        return
+    if not os.path.lexists(path):
+        raise RootError(f"{path}: no such snapshot directory or recording", 3)
+    if not path.endswith(TAR_SUFFIXES):
+        raise RootError(f"{path}: not a directory or a .tar.gz recording", 2)
+    tmp = tempfile.mkdtemp(prefix="movcheck-")
+    try:
+        unpack_recording(path, tmp)
+        yield Root(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def unpack_recording(archive: str, dest: str) -> None:
+    """Unpack ``archive`` into the empty directory ``dest``, refusing anything hostile.
+
+    Refused: absolute or ``..`` member names, devices, fifos, hard links, links
+    whose target leaves the tree, duplicate members, and archives over the caps.
+    Regular files are written first with O_NOFOLLOW|O_EXCL; links are made last,
+    so nothing is ever written through a link.
+    """
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except PermissionError as exc:
+        raise RootError(f"{archive}: {exc.strerror}", 3) from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise RootError(f"{archive}: not a readable tar archive ({exc})", 2) from None
+    links: list[tuple[str, str]] = []
+    members = total = 0
+    try:
+        with tar:
+            for member in tar:
+                members += 1
+                total += max(member.size, 0)
+                if members > MAX_MEMBERS or total > MAX_BYTES:
+                    raise RootError(f"{archive}: larger than a recording may be "
+                                    f"({MAX_MEMBERS} members, {MAX_BYTES >> 20} MiB); refused")
+                name = _member_name(archive, member.name)
+                if name is None:
+                    continue
+                target = os.path.join(dest, name)
+                if member.isdir():
+                    _makedirs(archive, dest, name)
+                elif member.isreg():
+                    _makedirs(archive, dest, os.path.dirname(name))
+                    src = tar.extractfile(member)
+                    assert src is not None
+                    try:
+                        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                    except FileExistsError:
+                        raise RootError(f"{archive}: member {member.name!r} appears twice; refused") from None
+                    with os.fdopen(fd, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                elif member.issym():
+                    link = member.linkname
+                    resolved = os.path.normpath(os.path.join(os.path.dirname(name), link))
+                    if os.path.isabs(link) or resolved == ".." or resolved.startswith("../"):
+                        raise RootError(f"{archive}: link {member.name!r} -> {link!r} leaves the recording; refused")
+                    links.append((name, link))
+                else:
+                    raise RootError(f"{archive}: member {member.name!r} is a "
+                                    f"{'hard link' if member.islnk() else 'device or fifo'}; refused")
+            for name, link in links:
+                _makedirs(archive, dest, os.path.dirname(name))
+                try:
+                    os.symlink(link, os.path.join(dest, name))
+                except FileExistsError:
+                    raise RootError(f"{archive}: member {name!r} appears twice; refused") from None
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise RootError(f"{archive}: corrupt tar archive ({exc})", 2) from None
+    except OSError as exc:
+        raise RootError(f"{archive}: cannot unpack ({exc.strerror or exc})", 2) from None
+
+
+def _member_name(archive: str, raw: str) -> str | None:
+    """The member's safe relative name, None for the archive's own top ``.``."""
+    if "\0" in raw or raw.startswith("/"):
+        raise RootError(f"{archive}: member {raw!r} has an absolute name; refused")
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise RootError(f"{archive}: member {raw!r} leaves the recording; refused")
+    return "/".join(parts) or None
+
+
+def _makedirs(archive: str, dest: str, rel: str) -> None:
+    """Create ``dest/rel`` as real directories, never through a link."""
+    path = dest
+    for part in [p for p in rel.split("/") if p]:
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path, 0o755)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise RootError(f"{archive}: {path[len(dest) + 1:]!r} is both a file and a directory in the recording; refused")
