@@ -1,0 +1,42 @@
+# movcheck: every target sets up what it needs on a fresh Debian 12 machine (as root).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+APT    := python3-venv python3-bpfcc
+LABAPT := qemu-system-x86 busybox-static cpio
+PYTEST ?=
+
+.PHONY: install lab-deps run test test-fast lab recordings bench lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	@dpkg -s $(APT) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT); }
+	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+lab-deps:
+	@dpkg -s $(LABAPT) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LABAPT); }
+
+run: install
+	$(VENV)/bin/movcheck show
+
+test: install lab-deps
+	$(PY) -m pytest $(PYTEST)
+
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST)
+
+lab: install lab-deps
+	MOVCHECK_LAB=full $(PY) -m pytest -m slow $(PYTEST)
+
+recordings: install lab-deps
+	$(PY) -m tests.lab.run recordings
+
+lint: install
+	$(PY) -m compileall -q observer probes tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""movcheck's observer: the model, the checker, the audit and the command line."""

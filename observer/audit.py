@@ -1,0 +1,323 @@
+"""The hotplug-readiness audit: for every memory block, firmware range, DIMM and node, can it go?
+
+A verdict has two parts. ``offlinable``: the kernel can take every page of it
+away (all of it in ZONE_MOVABLE, not spanning zones, no boot reservation that is
+never freed). ``removable``: offlinable and the platform can eject it (the SRAT
+marks it hot-pluggable, or it was hot-added). The legacy ``removable`` sysfs file
+is never read: it is 1 for every block on current kernels
+(drivers/base/memory.c removable_show). Each "no" carries every reason as a
+stable code (observer.audit_reasons). Pure: works on :class:`AuditFacts`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from observer.audit_facts import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, Block, ZoneSpan
+from observer.audit_reasons import BLOCKER, Reason, verdict
+
+#: mm/memory_hotplug.c: auto_movable_ratio defaults to 301 (%).
+DEFAULT_RATIO = 301
+#: Reservation kinds that stay for the life of the kernel; initrd is freed after boot
+#: (init/initramfs.c free_initrd_mem) and CMA pages are movable.
+_PINNED = {"kernel-image": "kernel-image", "node-data": "node-data", "crashkernel": "reserved",
+           "reserved": "reserved"}
+
+
+@dataclass
+class BlockVerdict:
+    block: Block
+    zones: list[str]
+    hotplugged: bool
+    offlinable: bool | None
+    removable: bool | None
+    reasons: list[Reason]
+
+
+@dataclass
+class RangeVerdict:
+    """A firmware (SRAT) range or a hot-added DIMM, ``kind`` ``srat`` or ``dimm``."""
+
+    kind: str
+    start: int
+    end: int
+    node: int | None
+    hotpluggable: bool
+    present: int
+    blocks: list[int]
+    hotadd_zone: str | None
+    removable: bool | None
+    reasons: list[Reason]
+
+
+@dataclass
+class NodeVerdict:
+    node: int
+    present_pages: int
+    movable_pages: int
+    kernel_pages: int
+    removable: bool | None
+    ready: bool | None
+    reasons: list[Reason]
+
+
+@dataclass
+class Audit:
+    facts: AuditFacts
+    blocks: list[BlockVerdict]
+    ranges: list[RangeVerdict]
+    nodes: list[NodeVerdict]
+    movable_pages: int
+    kernel_pages: int
+    ratio: int
+    advice: list = field(default_factory=list)
+
+    @property
+    def ratio_percent(self) -> float | None:
+        """System-wide ZONE_MOVABLE as a percentage of the kernel zones' present pages."""
+        return None if not self.kernel_pages else 100.0 * self.movable_pages / self.kernel_pages
+
+
+def audit(facts: AuditFacts) -> Audit:
+    """Judge every block, range and node of ``facts``."""
+    ratio = facts.policy.auto_movable_ratio if facts.policy.auto_movable_ratio is not None else DEFAULT_RATIO
+    zones = facts.zones or ()
+    movable = sum(z.present for z in zones if z.name == "Movable")
+    kernel = sum(z.present for z in zones if z.name in KERNEL_ZONES)
+    blocks = [_block(facts, b) for b in facts.blocks or ()]
+    ranges = [_range(facts, r, blocks, movable, kernel, ratio) for r in _ranges(facts)]
+    nodes = [_node(facts, n, blocks, movable, kernel, ratio) for n in _node_ids(facts)]
+    return Audit(facts, blocks, ranges, nodes, movable, kernel, ratio)
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+def _hotadded(facts: AuditFacts, start: int, end: int) -> bool:
+    return any(s <= start and end <= e for s, e in facts.hotadded)
+
+
+def _firmware_reason(facts: AuditFacts, start: int, end: int) -> Reason | None:
+    """Why the platform cannot eject ``[start, end)``, or None when it can."""
+    if _hotadded(facts, start, end):
+        return None
+    if facts.firmware is None:
+        return Reason("input-missing", "the SRAT is unreadable, so hot-pluggability is unknown")
+    if not facts.firmware:
+        return Reason("no-srat")
+    covered = [r for r in facts.firmware if r.start < end and start < r.end]
+    if covered and all(r.hotpluggable for r in covered) and min(r.start for r in covered) <= start \
+            and max(r.end for r in covered) >= end:
+        return None
+    parts = ", ".join(f"PXM {r.pxm}" for r in covered if not r.hotpluggable)
+    return Reason("not-hotpluggable", f"SRAT {parts} not hot-pluggable" if parts else "no SRAT range covers it")
+
+
+def _zones_of(facts: AuditFacts, b: Block) -> list[str] | None:
+    """The zones the block's memory is in: its valid_zones when online and single, else from spans."""
+    if b.state != "online":
+        return []
+    if b.valid_zones and b.valid_zones[0] != "none" and len(b.valid_zones) == 1:
+        return list(b.valid_zones)
+    if facts.zones is None:
+        return None if b.valid_zones is None else []
+    return [z.name for z in facts.zones if (b.node is None or z.node == b.node) and z.present
+            and z.intersects(b.start, b.end)]
+
+
+def _kernel_zone_hint(facts: AuditFacts, b: Block, hotplugged: bool) -> str:
+    """Which option would move the block out of the kernel zone."""
+    if hotplugged:
+        return ("hot-added and onlined to a kernel zone; memhp_default_state=online_movable (or "
+                "memory_hotplug.online_policy=auto-movable) would online it to Movable")
+    fw = [r for r in facts.firmware or () if r.start < b.end and b.start < r.end]
+    if fw and all(r.hotpluggable for r in fw):
+        held = (facts.kernel_nodes or {}).get(b.node) if b.node is not None else None
+        if held:
+            return (f"hot-pluggable, but node {b.node} holds {', '.join(held)}; only kernelcore=/movablecore= "
+                    "or moving those reservations off the node would make it Movable")
+        if not facts.policy.movable_node:
+            return "hot-pluggable per SRAT; movable_node would put it in Movable"
+        return "hot-pluggable per SRAT and movable_node is set; see the node's reasons"
+    return "kernelcore= or movablecore= would move it to Movable (the platform still could not eject it)"
+
+
+def _block(facts: AuditFacts, b: Block) -> BlockVerdict:
+    hotplugged = _hotadded(facts, b.start, b.end)
+    zones = _zones_of(facts, b)
+    mem: list[Reason] = []
+    if b.state == "offline":
+        mem.append(Reason("offline"))
+    elif zones is None or b.state != "online":
+        mem.append(Reason("no-zone-info") if zones is None else Reason("input-missing", f"state {b.state!r}"))
+    elif b.valid_zones == ("none",) or len(zones) > 1:
+        mem.append(Reason("mixed-zones", ", ".join(zones) or "none"))
+    elif zones and zones[0] in KERNEL_ZONES:
+        mem.append(Reason("kernel-zone", f"{zones[0]}: {_kernel_zone_hint(facts, b, hotplugged)}"))
+    for res in facts.reservations:
+        if res.start < b.end and b.start < res.end:
+            if res.kind in _PINNED and b.state == "online":
+                mem.append(Reason(_PINNED[res.kind], f"{res.label} {res.start:#x}-{res.end - 1:#x}"))
+            elif res.kind == "cma":
+                mem.append(Reason("cma", res.label))
+    if hotplugged and facts.policy.memmap_on_memory:
+        mem.append(Reason("memmap-on-memory"))
+    offlinable = verdict(mem)
+    fw = _firmware_reason(facts, b.start, b.end)
+    reasons = mem + ([fw] if fw else [])
+    if fw is None and b.node is not None and (facts.kernel_nodes or {}).get(b.node) and not hotplugged \
+            and any(r.code == "kernel-zone" for r in mem):
+        reasons.append(Reason("kernel-node", f"node {b.node}: {', '.join(facts.kernel_nodes[b.node])}"))  # type: ignore[index]
+    return BlockVerdict(b, zones or [], hotplugged, offlinable, verdict(reasons), reasons)
+
+
+# --- ranges (SRAT entries and DIMMs) -------------------------------------------------------
+
+def _ranges(facts: AuditFacts) -> list[tuple[str, int, int, int | None, bool, int]]:
+    """(kind, start, end, node, hotpluggable, pxm) for every SRAT range and hot-added DIMM."""
+    out = [("srat", r.start, r.end, r.node, r.hotpluggable, r.pxm) for r in facts.firmware or ()]
+    out += [("dimm", s, e, facts.node_of(s, e), True, -1) for s, e in facts.hotadded]
+    return sorted(out, key=lambda t: (t[1], t[0] == "srat"))
+
+
+def hotadd_zone(facts: AuditFacts, node: int | None, start: int, end: int, movable: int, kernel: int,
+                ratio: int) -> str | None:
+    """The zone memory hot-added at ``[start, end)`` would be onlined to, "offline", or None if unknown.
+
+    Follows mm/memory_hotplug.c: the default online type (auto_online_blocks, from
+    memhp_default_state), then zone_for_pfn_range: auto_movable_zone_for_pfn (the
+    MOVABLE:KERNEL ratio, whole static group) or default_zone_for_pfn (contig-zones:
+    the one zone whose span the range meets, else Movable only with movable_node).
+    """
+    pol = facts.policy
+    if pol.auto_online is None:
+        return None
+    if pol.auto_online == "offline":
+        return "offline"
+    if pol.auto_online == "online_movable":
+        return "Movable"
+    if pol.auto_online == "online_kernel":
+        return "Normal"
+    if pol.online_policy == "auto-movable":
+        pages = (end - start) >> PAGE_SHIFT
+        return "Movable" if ratio and (movable + pages) * 100 <= ratio * kernel else "Normal"
+    spans = [z for z in facts.zones or () if z.node == node]
+    in_kernel = any(z.name in KERNEL_ZONES and z.intersects(start, end) for z in spans)
+    in_movable = any(z.name == "Movable" and z.intersects(start, end) for z in spans)
+    if in_kernel != in_movable:
+        return "Movable" if in_movable else "Normal"
+    return "Movable" if pol.movable_node else "Normal"
+
+
+def _range(facts: AuditFacts, r: tuple, blocks: list[BlockVerdict], movable: int, kernel: int,
+           ratio: int) -> RangeVerdict:
+    kind, start, end, node, hotpluggable, pxm = r
+    inside = [v for v in blocks if v.block.start < end and start < v.block.end]
+    present = sum(min(end, v.block.end) - max(start, v.block.start) for v in inside)
+    reasons: list[Reason] = []
+    zone = None
+    if kind == "srat" and not hotpluggable:
+        reasons.append(Reason("not-hotpluggable", f"SRAT PXM {pxm}"))
+    if not inside:
+        if hotpluggable:  # an empty hot-plug window: judge what a DIMM added here would become
+            zone = hotadd_zone(facts, node, start, end, movable, kernel, ratio)
+            if zone is None:
+                reasons.append(Reason("input-missing", "auto_online_blocks unreadable"))
+            elif zone == "offline":
+                reasons.append(Reason("hotadd-offline"))
+            elif zone != "Movable":
+                reasons.append(Reason("hotadd-kernel-zone", _hotadd_detail(facts, zone)))
+        else:
+            reasons.append(Reason("absent"))
+    reasons += _gather(inside, skip=("not-hotpluggable",) if kind == "srat" else ())
+    return RangeVerdict(kind, start, end, node, hotpluggable, present, [v.block.number for v in inside],
+                        zone, verdict(reasons), reasons)
+
+
+def _hotadd_detail(facts: AuditFacts, zone: str) -> str:
+    pol = facts.policy
+    how = f"auto_online_blocks={pol.auto_online}, online_policy={pol.online_policy or 'contig-zones'}"
+    return f"would go to {zone} ({how}); memhp_default_state=online_movable would put it in Movable"
+
+
+def _gather(verdicts: list[BlockVerdict], skip: tuple[str, ...] = ()) -> list[Reason]:
+    """The blocks' reasons, one per code: which blocks share it and up to three distinct details."""
+    by_code: dict[str, tuple[list[int], list[str]]] = {}
+    for v in verdicts:
+        for r in v.reasons:
+            if r.code in skip:
+                continue
+            nums, details = by_code.setdefault(r.code, ([], []))
+            nums.append(v.block.number)
+            if r.detail and r.detail not in details:
+                details.append(r.detail)
+    out = []
+    for code, (nums, details) in by_code.items():
+        text = "; ".join(details[:3]) + (f"; and {len(details) - 3} more" if len(details) > 3 else "")
+        out.append(Reason(code, f"{block_list(nums)}: {text}" if text else block_list(nums)))
+    return out
+
+
+def block_list(numbers: list[int]) -> str:
+    """``block 3`` or ``blocks 0-5,9`` (runs of consecutive numbers compacted)."""
+    nums = sorted(set(numbers))
+    runs: list[list[int]] = []
+    for n in nums:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    text = ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+    return f"block{'s' if len(nums) > 1 else ''} {text}"
+
+
+# --- nodes ---------------------------------------------------------------------------------
+
+def _node_ids(facts: AuditFacts) -> list[int]:
+    ids = {z.node for z in facts.zones or ()} | {b.node for b in facts.blocks or () if b.node is not None}
+    ids |= {r.node for r in facts.firmware or () if r.node is not None}
+    ids |= set(facts.online_nodes or ())
+    return sorted(ids)
+
+
+def _node(facts: AuditFacts, node: int, blocks: list[BlockVerdict], movable_all: int, kernel_all: int,
+          ratio: int) -> NodeVerdict:
+    zones: list[ZoneSpan] = [z for z in facts.zones or () if z.node == node]
+    present = sum(z.present for z in zones)
+    movable = sum(z.present for z in zones if z.name == "Movable")
+    kernel = sum(z.present for z in zones if z.name in KERNEL_ZONES)
+    mine = [v for v in blocks if v.block.node == node]
+    reasons: list[Reason] = []
+    if facts.zones is None:
+        reasons.append(Reason("input-missing", "proc/zoneinfo unreadable"))
+    elif present == 0:
+        reasons.append(Reason("memoryless-node"))
+    elif kernel:
+        where = ", ".join(f"{z.name} {_mib(z.present)}" for z in zones if z.name in KERNEL_ZONES and z.present)
+        held = (facts.kernel_nodes or {}).get(node)
+        why = f"; the node holds {', '.join(held)}" if held else ""
+        reasons.append(Reason("kernel-zone", f"{where} of {_mib(present)} present{why}"))
+    reasons += _gather(mine, skip=("offline",) if facts.zones is None else ("kernel-zone", "offline", "no-zone-info"))
+    offline = [v.block.number for v in mine if v.block.state == "offline"]
+    if offline:
+        reasons.append(Reason("partly-offline", f"{block_list(offline)} of {len(mine)}"))
+    removable = verdict(reasons)
+    if movable and kernel_all and movable_all * 100 > ratio * kernel_all:
+        reasons.append(Reason("movable-ratio", f"system Movable {_mib(movable_all)} is "
+                              f"{100 * movable_all // kernel_all}% of kernel zones' {_mib(kernel_all)} "
+                              f"(limit {ratio}%)"))
+    elif movable and not kernel_all:
+        reasons.append(Reason("movable-ratio", "no kernel-zone memory at all"))
+    ready = removable if removable is not True else not any(r.code == "movable-ratio" for r in reasons)
+    return NodeVerdict(node, present, movable, kernel, removable, ready, reasons)
+
+
+def _mib(pages: int) -> str:
+    mib = (pages << PAGE_SHIFT) / (1 << 20)
+    return f"{mib:.0f} MiB" if mib < 10240 else f"{mib / 1024:.1f} GiB"
+
+
+def blockers(reasons: list[Reason]) -> list[Reason]:
+    """Only the reasons that make a verdict "no"."""
+    return [r for r in reasons if r.severity == BLOCKER]
+
+
+__all__ = ["Audit", "BlockVerdict", "NodeVerdict", "RangeVerdict", "audit", "blockers", "hotadd_zone"]

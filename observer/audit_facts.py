@@ -1,0 +1,247 @@
+"""What the audit reads, as one typed record: the live layout plus the firmware facts.
+
+The audit judges the live kernel, so unlike the model it does read the zone
+outputs (zoneinfo, valid_zones). Addresses are bytes with exclusive ends; pfns
+are 4 KiB page numbers. A field that is None was not readable (absent or denied);
+``problems`` says why in one line each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from probes.root import Root
+
+PAGE_SHIFT = 12
+KERNEL_ZONES = ("DMA", "DMA32", "Normal")
+
+
+@dataclass(frozen=True)
+class Block:
+    """``/sys/devices/system/memory/memoryN``: ``valid_zones`` as its tokens, None when unread."""
+
+    number: int
+    start: int
+    end: int
+    state: str
+    node: int | None
+    valid_zones: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class ZoneSpan:
+    """One zone of one node from /proc/zoneinfo; ``start_pfn`` None for an empty zone."""
+
+    node: int
+    name: str
+    start_pfn: int | None
+    spanned: int
+    present: int
+
+    @property
+    def start(self) -> int | None:
+        return None if self.start_pfn is None else self.start_pfn << PAGE_SHIFT
+
+    @property
+    def end(self) -> int | None:
+        return None if self.start_pfn is None else (self.start_pfn + self.spanned) << PAGE_SHIFT
+
+    def intersects(self, start: int, end: int) -> bool:
+        """True when the zone's span meets ``[start, end)`` (mm/memory_hotplug.c zone_intersects)."""
+        return self.spanned > 0 and self.start is not None and start < self.end and end > self.start  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class FirmwareRange:
+    """An enabled SRAT memory affinity range with the node the kernel gave its PXM."""
+
+    node: int | None
+    pxm: int
+    start: int
+    end: int
+    hotpluggable: bool
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Memory the kernel holds from boot: ``kind`` is kernel-image, node-data, initrd, crashkernel,
+    cma or reserved; ``label`` says where it was seen."""
+
+    kind: str
+    start: int
+    end: int
+    label: str
+    node: int | None = None
+
+
+@dataclass(frozen=True)
+class HotplugPolicy:
+    """How hot-added memory is onlined (auto_online_blocks and memory_hotplug.* parameters)."""
+
+    auto_online: str | None = None
+    online_policy: str | None = None
+    auto_movable_ratio: int | None = None
+    auto_movable_numa_aware: bool | None = None
+    memmap_on_memory: bool | None = None
+    movable_node: bool = False
+
+
+@dataclass(frozen=True)
+class AuditFacts:
+    """Everything one audit needs about one machine or recording."""
+
+    host: str = ""
+    release: str | None = None
+    cmdline: str | None = None
+    block_size: int | None = None
+    blocks: tuple[Block, ...] | None = None
+    zones: tuple[ZoneSpan, ...] | None = None
+    firmware: tuple[FirmwareRange, ...] | None = None
+    boot_ram: tuple[tuple[int, int], ...] | None = None
+    hotadded: tuple[tuple[int, int], ...] = ()
+    reservations: tuple[Reservation, ...] = ()
+    kernel_nodes: dict[int, tuple[str, ...]] | None = None
+    online_nodes: frozenset[int] | None = None
+    policy: HotplugPolicy = field(default_factory=HotplugPolicy)
+    problems: tuple[str, ...] = ()
+
+    def node_of(self, start: int, end: int) -> int | None:
+        """The node of the firmware range that holds ``[start, end)``, else of the block there."""
+        for r in self.firmware or ():
+            if r.start <= start and end <= r.end:
+                return r.node
+        for b in self.blocks or ():
+            if b.start <= start < b.end:
+                return b.node
+        return None
+
+
+# --- collecting the facts through the probes -----------------------------------------------
+
+#: /proc/iomem children that are the kernel image (arch/x86/kernel/setup.c setup_arch).
+_KERNEL_IMAGE = ("Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
+
+
+def collect(root: "Root", host: str = "") -> AuditFacts:
+    """Read every input of the audit through ``root``; unreadable ones become None plus a problem line."""
+    from probes import bootlog_events as ev
+    from probes.bootlog import read_boot_log
+    from probes.cmdline import read_cmdline
+    from probes.hotplug_params import read_hotplug_params
+    from probes.iomem import read_iomem
+    from probes.kernel import read_release
+    from probes.memory_blocks import read_memory_blocks
+    from probes.nodes import read_nodes
+    from probes.reading import Status
+    from probes.srat import read_srat
+    from probes.zoneinfo import read_zoneinfo
+
+    problems: list[str] = []
+
+    def get(reading):  # type: ignore[no-untyped-def]
+        if reading.ok:
+            return reading.value
+        problems.append(reading.describe())
+        return None
+
+    release = get(read_release(root))
+    cmdline = get(read_cmdline(root))
+    mb = get(read_memory_blocks(root))
+    zi = get(read_zoneinfo(root))
+    log = get(read_boot_log(root))
+    iomem = get(read_iomem(root))
+    params = get(read_hotplug_params(root))
+    nodes = get(read_nodes(root))
+    srat_reading = read_srat(root)
+    srat = srat_reading.value if srat_reading.ok else None
+    if srat_reading.status is not Status.ABSENT and not srat_reading.ok:
+        problems.append(srat_reading.describe())
+
+    blocks = None if mb is None else tuple(
+        Block(b.number, b.number * mb.block_size, (b.number + 1) * mb.block_size, b.state or "",
+              b.node, b.valid_zones) for b in mb.blocks)
+    zones = None if zi is None else tuple(ZoneSpan(z.node, z.name, z.start_pfn, z.spanned, z.present)
+                                          for z in zi.zones)
+    firmware = _firmware(srat, srat_reading.status is Status.ABSENT, log, problems)
+    boot_ram = None
+    if log is not None and (log.user_map or log.e820_map):
+        boot_ram = tuple((e.start, e.end) for e in (log.user_map or log.e820_map) if e.type == "usable")
+    reservations: list[Reservation] = []
+    hotadded: list[tuple[int, int]] = []
+    if iomem is not None and not iomem.hidden:
+        image = [r for name in _KERNEL_IMAGE for r in iomem.named(name)]
+        if image:
+            reservations.append(Reservation("kernel-image", min(r.start for r in image),
+                                            max(r.end for r in image) + 1, "kernel image"))
+        reservations += [Reservation("crashkernel", r.start, r.end + 1, "crashkernel")
+                         for r in iomem.named("Crash kernel")]
+        if boot_ram is not None:
+            hotadded = [(r.start, r.end + 1) for r in iomem.ranges if r.name == "System RAM"
+                        and not any(s <= r.start and r.end < e for s, e in boot_ram)]
+    elif iomem is not None:
+        problems.append("proc/iomem: addresses hidden (needs root)")
+    if log is not None:
+        reservations += [Reservation("node-data", e.start, e.end, f"NODE_DATA({e.node})", e.node)
+                         for e in log.of(ev.NodeData)]
+        reservations += [Reservation("initrd", e.start, e.end, "initrd (RAMDISK)") for e in log.of(ev.Ramdisk)]
+        if not any(r.kind == "crashkernel" for r in reservations):
+            reservations += [Reservation("crashkernel", e.start, e.end, "crashkernel")
+                             for e in log.of(ev.Crashkernel)]
+    facts = AuditFacts(
+        host=host,
+        release=release.raw if release else (log.release if log else None),
+        cmdline=cmdline.raw if cmdline else None,
+        block_size=mb.block_size if mb else None,
+        blocks=blocks,
+        zones=zones,
+        firmware=firmware,
+        boot_ram=boot_ram,
+        hotadded=tuple(hotadded),
+        reservations=tuple(reservations),
+        online_nodes=nodes.online if nodes else None,
+        policy=_policy(params, cmdline),
+        problems=tuple(problems),
+    )
+    return _with_kernel_nodes(facts)
+
+
+def _firmware(srat, absent: bool, log, problems: list[str]) -> tuple[FirmwareRange, ...] | None:  # type: ignore[no-untyped-def]
+    """SRAT memory ranges with their nodes: the boot log's accepted entries, else the table alone;
+    empty when the firmware has no SRAT, None when it could not be read."""
+    from probes import bootlog_events as ev
+    if log is not None and log.of(ev.SratMemory):
+        return tuple(FirmwareRange(e.node, e.pxm, e.start, e.end, e.hotplug) for e in log.of(ev.SratMemory))
+    if srat is None:
+        return () if absent else None
+    if srat.memory and log is None:
+        problems.append("SRAT node ids unknown without the boot log; nodes taken from the memory blocks")
+    return tuple(FirmwareRange(None, m.proximity_domain, m.base, m.base + m.length, m.hotpluggable)
+                 for m in srat.memory if m.enabled and m.length)
+
+
+def _policy(params, cmdline) -> HotplugPolicy:  # type: ignore[no-untyped-def]
+    mom = None if params is None or params.memmap_on_memory is None else \
+        params.memmap_on_memory.strip().lower().startswith(("y", "1", "force"))
+    return HotplugPolicy(
+        auto_online=params.auto_online_blocks if params else None,
+        online_policy=params.online_policy if params else None,
+        auto_movable_ratio=params.auto_movable_ratio if params else None,
+        auto_movable_numa_aware=params.auto_movable_numa_aware if params else None,
+        memmap_on_memory=mom,
+        movable_node=bool(cmdline and cmdline.movable_node),
+    )
+
+
+def _with_kernel_nodes(facts: AuditFacts) -> AuditFacts:
+    """Nodes that held memory reserved before SRAT was read (the kernel image, the initrd), which
+    arch/x86/mm/numa.c (mm/numa_memblks.c on 6.12) numa_clear_kernel_node_hotplug makes
+    un-hot-pluggable as a whole."""
+    from dataclasses import replace
+    held: dict[int, list[str]] = {}
+    for r in facts.reservations:
+        if r.kind in ("kernel-image", "initrd"):
+            node = facts.node_of(r.start, r.start + 1)
+            if node is not None:
+                held.setdefault(node, []).append(r.label)
+    return replace(facts, kernel_nodes={n: tuple(v) for n, v in held.items()})

@@ -1,0 +1,124 @@
+"""The audit as JSON (lsmem's vocabulary, typed values) and as a human report under 80 columns."""
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from observer.audit import Audit, BlockVerdict, block_list
+from observer.audit_facts import PAGE_SHIFT
+from observer.audit_reasons import REASONS, Reason
+from observer.output import fmt_range, fmt_size
+
+
+def _reasons(reasons: list[Reason]) -> list[dict[str, Any]]:
+    return [r.as_json() for r in reasons]
+
+
+def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The audit as one JSON object: ``nodes``, ``blocks``, ``ranges``, ``advice`` and context."""
+    f = a.facts
+    out: dict[str, Any] = {
+        "host": f.host,
+        "kernel": f.release,
+        "cmdline": f.cmdline,
+        "audited_at": audited_at,
+        "block_size": f.block_size,
+        "nodes": [{"node": n.node, "removable": n.removable, "ready": n.ready,
+                   "present": n.present_pages << PAGE_SHIFT, "movable": n.movable_pages << PAGE_SHIFT,
+                   "kernel": n.kernel_pages << PAGE_SHIFT, "reasons": _reasons(n.reasons)} for n in a.nodes],
+        "blocks": [{"block": v.block.number, "range": fmt_range(v.block.start, v.block.end),
+                    "start": v.block.start, "end": v.block.end, "size": v.block.end - v.block.start,
+                    "state": v.block.state, "node": v.block.node, "zones": v.zones,
+                    "valid_zones": list(v.block.valid_zones) if v.block.valid_zones is not None else None,
+                    "hotplugged": v.hotplugged, "offlinable": v.offlinable, "removable": v.removable,
+                    "reasons": _reasons(v.reasons)} for v in a.blocks],
+        "ranges": [{"kind": r.kind, "range": fmt_range(r.start, r.end), "start": r.start, "end": r.end,
+                    "size": r.end - r.start, "node": r.node, "hotpluggable": r.hotpluggable,
+                    "present": r.present, "blocks": r.blocks, "hotadd_zone": r.hotadd_zone,
+                    "removable": r.removable, "reasons": _reasons(r.reasons)} for r in a.ranges],
+        "system": {"movable": a.movable_pages << PAGE_SHIFT, "kernel": a.kernel_pages << PAGE_SHIFT,
+                   "movable_ratio_percent": None if a.ratio_percent is None else round(a.ratio_percent, 1),
+                   "auto_movable_ratio": a.ratio},
+        "advice": a.advice,
+        "problems": list(f.problems),
+    }
+    if requirements is not None:
+        out["requirements"] = requirements
+    return out
+
+
+def _yes(value: bool | None) -> str:
+    return "?" if value is None else "yes" if value else "no"
+
+
+def _codes(reasons: list[Reason]) -> str:
+    return ",".join(dict.fromkeys(r.code for r in reasons)) or "-"
+
+
+def block_groups(blocks: list[BlockVerdict]) -> list[list[BlockVerdict]]:
+    """Runs of adjacent blocks with the same state, node, zones, verdict and reason codes."""
+    groups: list[list[BlockVerdict]] = []
+    for v in blocks:
+        key = (v.block.state, v.block.node, v.zones, v.removable, v.offlinable, [r.code for r in v.reasons])
+        if groups:
+            p = groups[-1][-1]
+            if p.block.end == v.block.start and key == (p.block.state, p.block.node, p.zones, p.removable,
+                                                        p.offlinable, [r.code for r in p.reasons]):
+                groups[-1].append(v)
+                continue
+        groups.append([v])
+    return groups
+
+
+def render(a: Audit, requirements: list[dict[str, Any]] | None = None) -> str:
+    """The human report: nodes, ranges, grouped blocks, then each reason's sentence and the advice."""
+    f = a.facts
+    lines = [f"host {f.host or '-'}  kernel {f.release or '?'}",
+             *_wrap(f"cmdline: {f.cmdline or '?'}", "  "), "",
+             f"{'NODE':>4} {'PRESENT':>8} {'MOVABLE':>8} {'REMOVABLE':>9} {'READY':>5}  REASONS"]
+    for n in a.nodes:
+        lines.append(f"{n.node:>4} {fmt_size(n.present_pages << PAGE_SHIFT):>8} "
+                     f"{fmt_size(n.movable_pages << PAGE_SHIFT):>8} {_yes(n.removable):>9} {_yes(n.ready):>5}  "
+                     f"{_codes(n.reasons)}")
+    if a.ranges:
+        lines += ["", f"{'RANGE':<37} {'SIZE':>6} {'KIND':<4} {'NODE':>4} {'HOTPLUG':>7} {'REMOVABLE':>9}"]
+        for r in a.ranges:
+            lines.append(f"{fmt_range(r.start, r.end):<37} {fmt_size(r.end - r.start):>6} {r.kind:<4} "
+                         f"{'-' if r.node is None else r.node:>4} {_yes(r.hotpluggable):>7} {_yes(r.removable):>9}")
+            if r.reasons:
+                lines.append(f"{'':6}{_codes(r.reasons)}")
+    lines += ["", f"{'BLOCKS':<12} {'SIZE':>6} {'STATE':<7} {'NODE':>4} {'ZONES':<12} {'OFFL':>4} {'REMV':>4}  REASONS"]
+    for g in block_groups(a.blocks):
+        v = g[0]
+        nums = block_list([x.block.number for x in g]).split(" ", 1)[1]
+        lines.append(f"{nums:<12} {fmt_size(g[-1].block.end - v.block.start):>6} {v.block.state:<7} "
+                     f"{'-' if v.block.node is None else v.block.node:>4} {'/'.join(v.zones) or '-':<12} "
+                     f"{_yes(v.offlinable):>4} {_yes(v.removable):>4}  {_codes(v.reasons)}")
+    used = [r for n in a.nodes for r in n.reasons] + _all_reasons(a)
+    lines += ["", "Reasons:"]
+    for code in dict.fromkeys(r.code for r in used):
+        lines += _wrap(f"  {code}: {REASONS[code][1]}", "      ")
+    for n in a.nodes:
+        for r in n.reasons:
+            if r.detail:
+                lines += _wrap(f"  node {n.node} {r.code}: {r.detail}", "      ")
+    if requirements:
+        lines += ["", "Required:"]
+        lines += [f"  {q['what']}: {_yes(q['removable'])}  {q['detail']}" for q in requirements]
+    if a.advice:
+        lines += ["", "Advice:"]
+        for adv in a.advice:
+            lines.append(f"  {adv['summary']}")
+            lines += [f"    {d}" for d in adv.get("diff", [])]
+    if f.problems:
+        lines += ["", "Could not read:"] + [f"  {p}" for p in f.problems]
+    return "\n".join(lines)
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, 79, subsequent_indent=indent, break_on_hyphens=False) or [""]
+
+
+def _all_reasons(a: Audit) -> list[Reason]:
+    """Every reason of every range and block, for the legend."""
+    return [r for x in a.ranges for r in x.reasons] + [r for v in a.blocks for r in v.reasons]

@@ -1,0 +1,120 @@
+"""``movcheck audit``: can each block, firmware range, DIMM and node be hot-removed, and why not."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+from typing import Any
+
+from observer.audit import Audit, audit, block_list
+from observer.audit_advice import Predictor, advise
+from observer.audit_facts import AuditFacts, collect
+from observer.audit_reasons import Reason, verdict
+from observer.audit_report import audit_json, render
+from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
+from observer.output import fmt_range, print_json
+from observer.prometheus import prometheus_text
+from probes.cmdline import memparse
+from probes.root import Root
+
+HELP = "say which memory can be hot-removed, and every reason why not"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON (nodes, blocks, ranges, advice)")
+    parser.add_argument("--format", choices=("text", "json", "prometheus"), default=None,
+                        help="output format; prometheus writes the node_exporter textfile format")
+    parser.add_argument("--require", action="append", default=[], metavar="NODE|RANGE",
+                        help="exit 1 unless this node (0, node0) or range (0x100000000-0x13fffffff, "
+                             "4G-5G, 4G+1G) is removable; 3 when it cannot tell (repeatable)")
+    parser.add_argument("--no-advice", action="store_true", help="skip the command-line advice (no model run)")
+
+
+def host_name(root: Root, path: str) -> str:
+    """The live host name, or the recording's name without its suffix."""
+    if root.live:
+        return os.uname().nodename
+    base = os.path.basename(os.path.normpath(path))
+    return re.sub(r"\.(tar\.gz|tgz|tar)$", "", base)
+
+
+def parse_target(text: str) -> tuple[str, int, int]:
+    """``("node", n, 0)`` or ``("range", start, end)`` (end exclusive) from a --require value."""
+    t = text.strip()
+    m = re.fullmatch(r"(?:node)?(\d+)", t, re.I)
+    if m:
+        return ("node", int(m.group(1)), 0)
+    m = re.fullmatch(r"([0-9a-fA-Fx]+[KMGTPE]?)\s*([-+])\s*([0-9a-fA-Fx]+[KMGTPE]?)", t, re.I)
+    if m:
+        lo, op, hi = m.groups()
+        start, n1 = memparse(lo)
+        other, n2 = memparse(hi)
+        if n1 == len(lo) and n2 == len(hi):
+            # lsmem's inclusive 0x..-0x..fff end, or a suffixed exclusive end (4G-5G), or start+size.
+            end = start + other if op == "+" else other + 1 if other & 0xFFF == 0xFFF else other
+            if end > start:
+                return ("range", start, end)
+    raise CommandError(f"--require {text!r}: not a node number (0, node0) or a range "
+                       "(0x100000000-0x13fffffff, 4G-5G, 4G+1G)", EXIT_BAD_INPUT)
+
+
+def requirement(a: Audit, target: tuple[str, int, int], text: str) -> dict[str, Any]:
+    """Whether one --require target is removable, with the reasons that decide it."""
+    kind, x, y = target
+    if kind == "node":
+        node = next((n for n in a.nodes if n.node == x), None)
+        if node is None:
+            reasons = [Reason("absent", f"no node {x}")]
+        else:
+            reasons = node.reasons
+        return {"what": text, "kind": "node", "node": x, "removable": verdict(reasons) if node else False,
+                "reasons": [r.as_json() for r in reasons], "detail": ",".join(dict.fromkeys(r.code for r in reasons))}
+    inside = [v for v in a.blocks if v.block.start < y and x < v.block.end]
+    windows = [r for r in a.ranges if not r.blocks and r.start <= x and y <= r.end and r.hotpluggable]
+    reasons = [r for v in inside for r in v.reasons]
+    if not inside:
+        reasons = windows[0].reasons if windows else [Reason("absent", fmt_range(x, y))]
+    decided = verdict(reasons)
+    return {"what": text, "kind": "range", "range": fmt_range(x, y), "start": x, "end": y,
+            "blocks": [v.block.number for v in inside], "removable": decided,
+            "reasons": [r.as_json() for r in reasons],
+            "detail": (block_list([v.block.number for v in inside]) + " " if inside else "")
+            + ",".join(dict.fromkeys(r.code for r in reasons))}
+
+
+def model_predictor(root: Root) -> Predictor | None:
+    """The model's zone prediction for this root under another command line, None without a model."""
+    return None
+
+
+def run_audit(facts: AuditFacts, targets: list[tuple[str, int, int]], predictor: Predictor | None) -> Audit:
+    """The audit of ``facts`` with advice for the targets (or for every hot-pluggable node)."""
+    result = audit(facts)
+    result.advice = advise(facts, result, targets, predictor)
+    return result
+
+
+def run(args: argparse.Namespace, root: Root) -> int:
+    fmt = args.format or ("json" if args.json else "text")
+    targets = [parse_target(t) for t in args.require]
+    facts = collect(root, host_name(root, args.root))
+    if facts.blocks is None and facts.zones is None:
+        raise CommandError(f"{'; '.join(facts.problems)}: no memory blocks and no zoneinfo to audit",
+                           EXIT_CANNOT_TELL)
+    advice = not args.no_advice and fmt != "prometheus"
+    result = run_audit(facts, targets, model_predictor(root) if advice else None) if advice else audit(facts)
+    reqs = [requirement(result, t, text) for t, text in zip(targets, args.require)] if targets else None
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if fmt == "json":
+        print_json(audit_json(result, now.isoformat(timespec="seconds"), reqs))
+    elif fmt == "prometheus":
+        print(prometheus_text(result, now.timestamp()), end="")
+    else:
+        print(render(result, reqs))
+    if not reqs:
+        return EXIT_OK
+    verdicts = [q["removable"] for q in reqs]
+    if any(v is False for v in verdicts):
+        return EXIT_FINDINGS
+    return EXIT_CANNOT_TELL if any(v is None for v in verdicts) else EXIT_OK

@@ -1,0 +1,89 @@
+"""``movcheck watch``: see memory hotplug events as they happen and check each one."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+
+from observer.errors import EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
+from observer.trace import Header, Observation, TraceWriter
+from observer.watch import Checker, Watcher, format_line
+from probes.root import Root
+
+HELP = "watch memory hot-add/online/offline/remove live and check each zone choice"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="TRACE", help="write a JSON-lines trace for `movcheck replay`")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    parser.add_argument("--json", action="store_true", help="print each event as a JSON line")
+    parser.add_argument("--no-bpf", action="store_true", help="do not try eBPF; uevents (or polling) only")
+
+
+def run(args: argparse.Namespace, root: Root) -> int:
+    if not root.live:
+        raise CommandError("watch reads the live kernel; --root is for `movcheck replay` traces", 2)
+    try:
+        out = open(args.output, "w") if args.output else None
+    except OSError as exc:
+        raise CommandError(f"{args.output}: {exc.strerror}", 2) from None
+    counts = {"agree": 0, "disagree": 0, "unknown": 0, "info": 0}
+    writer: TraceWriter | None = None
+    checker: Checker | None = None
+
+    def emit(obs: Observation) -> None:
+        assert checker is not None
+        verdict = checker.check(obs)
+        if verdict is not None:
+            counts[verdict.status] += 1
+        if writer is not None:
+            writer.event(obs, verdict)
+        if args.json:
+            body = obs.to_json()
+            body.pop("raw", None)
+            body["verdict"] = asdict(verdict) if verdict else None
+            print(json.dumps(body, sort_keys=True), flush=True)
+        else:
+            print(format_line(obs, verdict), flush=True)
+
+    try:
+        watcher = Watcher(root, emit, use_bpf=not args.no_bpf)
+    except RuntimeError as exc:
+        raise CommandError(f"cannot watch: {exc}", EXIT_CANNOT_TELL) from None
+    try:
+        checker = Checker(watcher.state, watcher.checked)
+        header = Header(os.uname().release, tuple(watcher.sources), tuple(watcher.attach_points),
+                        tuple(watcher.notes), watcher.state)
+        if out is not None:
+            writer = TraceWriter(out, header)
+        for note in watcher.notes:
+            print(f"movcheck watch: {note}", file=sys.stderr, flush=True)
+        points = f" ({', '.join(watcher.attach_points)})" if watcher.attach_points else ""
+        print(f"movcheck watch: sources {', '.join(watcher.sources)}{points}; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+        deadline = time.monotonic() + args.duration if args.duration is not None else None
+        try:
+            watcher.run(deadline)
+        except KeyboardInterrupt:
+            pass
+        missed = watcher.reconcile("reconcile")  # changes no event showed: reported, never hidden
+    finally:
+        watcher.close()
+    summary = {"events": watcher.seq, "lost": watcher.lost, "reconciled": watcher.reconciled,
+               "missed_at_end": missed, "verdicts": counts, "notes": watcher.notes}
+    if writer is not None:
+        writer.summary(summary)
+    if out is not None:
+        out.close()
+    print(f"movcheck watch: {watcher.seq} events; lost {watcher.lost['bpf']} (perf buffer), "
+          f"{watcher.lost['uevent']} overflow(s) (uevent ENOBUFS); {watcher.reconciled} change(s) "
+          f"reconciled from sysfs; {missed} found only at the end; "
+          + ", ".join(f"{v} {k}" for k, v in counts.items()), file=sys.stderr)
+    if counts["disagree"]:
+        return EXIT_FINDINGS
+    if missed:
+        return EXIT_CANNOT_TELL
+    return EXIT_OK

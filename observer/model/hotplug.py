@@ -1,0 +1,209 @@
+"""Memory blocks: the zone each block is in or would join, hot-add onlining, valid_zones."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from observer.model.inputs import PAGE_SHIFT, BlockInfo, HotplugParams
+from observer.model.memblock import Memblock
+from observer.model.trace import Trace
+from observer.model.zones import DMA32, MOVABLE, NORMAL, ZONES
+
+DEFAULT_RATIO = 301
+
+
+@dataclass
+class LiveZone:
+    """A zone's span and page counts while blocks are onlined (present_early = boot pages)."""
+
+    start: int
+    spanned: int
+    present: int
+    present_early: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.spanned
+
+    def intersects(self, start: int, nr: int) -> bool:
+        """mm/memory_hotplug.c zone_intersects."""
+        return bool(self.spanned) and start < self.end and start + nr > self.start
+
+
+@dataclass(frozen=True)
+class BlockPrediction:
+    """One memory block: where it is (online) or would go (offline), and valid_zones."""
+
+    number: int
+    node: int | None
+    online: bool
+    boot: bool
+    zone: str | None      # online: the zone it is in ("none" rules give None)
+    valid_zones: str      # the text sysfs would show
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The onlining policy in force: default online type, online_policy, ratio, NUMA awareness."""
+
+    default_online: str   # offline | online | online_kernel | online_movable
+    auto_movable: bool
+    ratio: int
+    numa_aware: bool
+    movable_node: bool
+
+
+def _kernel_zone(zones: dict[int, LiveZone], start: int, nr: int) -> int:
+    """default_kernel_zone_for_pfn: the first of DMA, DMA32 whose span intersects, else Normal."""
+    for z in range(NORMAL):
+        if zones[z].intersects(start, nr):
+            return z
+    return NORMAL
+
+
+def _default_zone(zones: dict[int, LiveZone], start: int, nr: int, movable_node: bool) -> int:
+    """default_zone_for_pfn (contig-zones): keep zones contiguous, else movable_node decides."""
+    k = _kernel_zone(zones, start, nr)
+    in_k, in_m = zones[k].intersects(start, nr), zones[MOVABLE].intersects(start, nr)
+    if in_k != in_m:
+        return k if in_k else MOVABLE
+    return MOVABLE if movable_node else k
+
+
+def _auto_movable_ok(stats: list[dict[int, LiveZone]], nr: int, ratio: int) -> bool:
+    """auto_movable_can_online_movable: movable + nr <= ratio% of early kernel pages."""
+    movable = sum(z[MOVABLE].present for z in stats)
+    kernel_early = sum(zone.present_early for z in stats for i, zone in z.items() if i != MOVABLE)
+    return movable + nr <= ratio * kernel_early // 100
+
+
+def zone_for_range(online_type: str, nid: int, live: dict[int, dict[int, LiveZone]], start: int, nr: int,
+                   policy: Policy, group_movable_pages: int | None = None) -> int:
+    """mm/memory_hotplug.c zone_for_pfn_range (and auto_movable_zone_for_pfn). ``nr`` of a
+    static memory group is the group's pages not yet online (ACPI DIMM)."""
+    zones = live[nid]
+    if online_type == "online_kernel":
+        return _kernel_zone(zones, start, nr)
+    if online_type == "online_movable":
+        return MOVABLE
+    if policy.auto_movable:
+        need = group_movable_pages if group_movable_pages is not None else nr
+        if not policy.ratio or not _auto_movable_ok(list(live.values()), need, policy.ratio):
+            return _kernel_zone(zones, start, nr)
+        if policy.numa_aware and not _auto_movable_ok([zones], need, policy.ratio):
+            return _kernel_zone(zones, start, nr)
+        return MOVABLE
+    return _default_zone(zones, start, nr, policy.movable_node)
+
+
+def online_block(zone: LiveZone, start: int, nr: int) -> None:
+    """move_pfn_range_to_zone/resize_zone_range and adjust_present_page_count."""
+    if not zone.spanned or start < zone.start:
+        end = max(start + nr, zone.end) if zone.spanned else start + nr
+        zone.start = start
+        zone.spanned = end - start
+    else:
+        zone.spanned = max(start + nr, zone.end) - zone.start
+    zone.present += nr
+
+
+def _early_zone(zones: dict[int, LiveZone], start: int, nr: int) -> int | None:
+    """drivers/base/memory.c early_node_zone_for_memory_block: the one populated zone whose
+    span intersects the block, else None."""
+    hits = [z for z, lz in zones.items() if lz.present and lz.intersects(start, nr)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: tuple[BlockInfo, ...],
+                   policy: Policy, trace: Trace) -> list[BlockPrediction]:
+    """Online the hot-added blocks that are online (in block order, DIMM by DIMM), then say for
+    every block its zone or valid_zones (drivers/base/memory.c valid_zones_show)."""
+    out: list[BlockPrediction] = []
+    boot_nodes: dict[int, set[int]] = {}
+    for b in blocks:
+        s, e = b.start >> PAGE_SHIFT, b.end >> PAGE_SHIFT
+        boot_nodes[b.index] = {r.nid for rs, re, r in mb.pfn_ranges() if rs < e and re > s}
+    groups = _groups([b for b in blocks if not boot_nodes[b.index]])
+    online_type = policy.default_online if policy.default_online != "offline" else "online"
+    zone_of: dict[int, int | None] = {}
+    for group in groups:
+        remaining = sum((b.end - b.start) >> PAGE_SHIFT for b in group if b.online)
+        for b in group:
+            if not b.online or b.node is None:
+                continue
+            s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
+            live.setdefault(b.node, {z: LiveZone(0, 0, 0, 0) for z in range(len(ZONES))})
+            z = zone_for_range(online_type, b.node, live, s, nr, policy, remaining)
+            if z != MOVABLE:
+                remaining = None  # a static group with kernel memory stays in the kernel zone
+            if remaining is not None:
+                remaining -= nr
+            online_block(live[b.node][z], s, nr)
+            zone_of[b.index] = z
+    if zone_of:
+        trace.step("hotadd-zone", f"hot-added blocks onlined as '{online_type}': " + ", ".join(
+            f"memory{i} -> {ZONES[z]}" for i, z in zone_of.items() if z is not None), mb)
+    if any(not b.online for b in blocks) or policy.default_online == "offline" and zone_of:
+        pass
+    for b in blocks:
+        s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
+        boot = bool(boot_nodes[b.index])
+        nid = b.node
+        if b.online:
+            if boot:
+                z = _early_zone(live.get(nid, {}), s, nr) if nid is not None and len(boot_nodes[b.index]) == 1 else None
+            else:
+                z = zone_of.get(b.index)
+            name = ZONES[z] if z is not None else None
+            out.append(BlockPrediction(b.index, nid, True, boot, name, name or "none"))
+            continue
+        if nid is None or nid not in live:
+            out.append(BlockPrediction(b.index, nid, False, boot, None, "none"))
+            continue
+        first = zone_for_range("online", nid, live, s, nr, policy)
+        names = [ZONES[first]]
+        for extra in (zone_for_range("online_kernel", nid, live, s, nr, policy), MOVABLE):
+            if ZONES[extra] not in names:
+                names.append(ZONES[extra])
+        out.append(BlockPrediction(b.index, nid, False, boot, None, " ".join(names)))
+    return out
+
+
+def _groups(blocks: list[BlockInfo]) -> list[list[BlockInfo]]:
+    """Hot-added blocks grouped as ACPI memory devices: runs of adjacent blocks on one node."""
+    out: list[list[BlockInfo]] = []
+    for b in sorted(blocks, key=lambda x: x.start):
+        if out and out[-1][-1].end == b.start and out[-1][-1].node == b.node:
+            out[-1].append(b)
+        else:
+            out.append([b])
+    return out
+
+
+def policy_from(params: HotplugParams, cmdline_state: str | None, cmdline_policy: str | None,
+                cmdline_ratio: int | None, cmdline_numa_aware: bool | None, movable_node: bool,
+                trace: Trace) -> Policy:
+    """The policy in force: sysfs/module parameters when read, else the command line, else the
+    kernel defaults (contig-zones, ratio 301, NUMA aware; default online type offline)."""
+    state = params.auto_online_blocks or cmdline_state
+    if state is None:
+        state = "offline"
+        trace.assume("default online type of hot-added memory unknown (no auto_online_blocks, no "
+                     "memhp_default_state=): assumed offline (CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE=n)")
+    policy = params.online_policy or cmdline_policy or "contig-zones"
+    ratio = params.auto_movable_ratio if params.auto_movable_ratio is not None else (
+        cmdline_ratio if cmdline_ratio is not None else DEFAULT_RATIO)
+    aware = params.auto_movable_numa_aware if params.auto_movable_numa_aware is not None else (
+        cmdline_numa_aware if cmdline_numa_aware is not None else True)
+    return Policy(state, policy == "auto-movable", ratio, aware, movable_node)
+
+
+def live_zones(layout: list, nodes: list[int]) -> dict[int, dict[int, LiveZone]]:
+    """The boot zones as the hotplug code sees them."""
+    live: dict[int, dict[int, LiveZone]] = {n: {} for n in nodes}
+    for z in layout:
+        live.setdefault(z.node, {})[ZONES.index(z.zone)] = LiveZone(z.start_pfn, z.spanned, z.present, z.present)
+    return live
+
+
+__all__ = ["BlockPrediction", "Policy", "LiveZone", "predict_blocks", "policy_from", "live_zones",
+           "zone_for_range", "DMA32"]

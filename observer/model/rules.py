@@ -1,0 +1,150 @@
+"""The kernel rules the model follows, keyed by release, each with the kernel function it cites.
+
+A :class:`RuleSet` holds the version switches; :data:`RULES` names every rule and
+where the kernel implements it (the path changes between releases: mm/page_alloc.c
+up to 6.3, mm/mm_init.c from 6.4; arch/x86/mm/numa.c up to 6.11, mm/numa_memblks.c
+from 6.12). Series verified against real captures: :data:`VERIFIED_SERIES`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Series whose rules were checked against real kernels (recordings/).
+VERIFIED_SERIES: tuple[tuple[int, int], ...] = ((6, 1), (6, 12))
+MAX_ORDER_NR_PAGES = 1024  # 4 MiB on x86_64 in every release covered (include/linux/mmzone.h)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One kernel rule: id, what it decides, and its source per release range."""
+
+    id: str
+    summary: str
+    #: ((first series, path, function), ...) newest last.
+    sources: tuple[tuple[tuple[int, int], str, str], ...]
+
+    def cite(self, series: tuple[int, int]) -> str:
+        """``path function`` for ``series`` (the newest source not newer than it)."""
+        chosen = self.sources[0]
+        for src in self.sources:
+            if src[0] <= series:
+                chosen = src
+        return f"{chosen[1]} {chosen[2]}()"
+
+
+def _r(rid: str, summary: str, *sources: tuple[tuple[int, int], str, str]) -> Rule:
+    return Rule(rid, summary, tuple(sources))
+
+
+_PA, _MI = "mm/page_alloc.c", "mm/mm_init.c"
+_XN, _NM = "arch/x86/mm/numa.c", "mm/numa_memblks.c"
+
+RULES: dict[str, Rule] = {r.id: r for r in (
+    _r("e820-cmdline", "mem= and memmap= edit the e820 table before memblock is built",
+       ((0, 0), "arch/x86/kernel/e820.c", "parse_memopt/parse_memmap_one")),
+    _r("e820-trim", "the kernel reserves page 0 and removes the legacy BIOS area (0xa0000-0xfffff)",
+       ((0, 0), "arch/x86/kernel/setup.c", "trim_bios_range")),
+    _r("e820-memblock", "usable e820 ranges become memblock.memory; partial pages are dropped",
+       ((0, 0), "arch/x86/kernel/e820.c", "e820__memblock_setup")),
+    _r("max-pfn", "max_pfn is the end of the highest usable e820 range",
+       ((0, 0), "arch/x86/kernel/e820.c", "e820__end_of_ram_pfn")),
+    _r("srat-pxm", "proximity domains get node ids in order of first appearance, CPU entries first",
+       ((0, 0), "drivers/acpi/numa/srat.c", "acpi_map_pxm_to_node")),
+    _r("srat-memory", "enabled SRAT memory entries become numa_meminfo blocks; hot-pluggable ones mark memblock",
+       ((0, 0), "drivers/acpi/numa/srat.c", "acpi_numa_memory_affinity_init")),
+    _r("numa-dummy", "no SRAT (or numa=off, or a rejected SRAT): one node 0 over all memory",
+       ((0, 0), _XN, "dummy_numa_init")),
+    _r("numa-cleanup", "blocks without RAM move to numa_reserved_meminfo, others are clipped and merged",
+       ((0, 0), _XN, "numa_cleanup_meminfo"), ((6, 12), _NM, "numa_cleanup_meminfo")),
+    _r("numa-coverage", "NUMA is rejected when the nodes leave 1 MiB or more of RAM uncovered",
+       ((0, 0), _XN, "numa_meminfo_cover_memory"), ((6, 12), "mm/memblock.c", "memblock_validate_numa_coverage")),
+    _r("numa-set-node", "memblock.memory regions take the node of the numa_meminfo block covering them",
+       ((0, 0), _XN, "numa_register_memblks"), ((6, 12), _NM, "numa_register_meminfo")),
+    _r("kernel-node-hotplug", "every node holding a memblock.reserved range loses the hotplug mark on all its blocks",
+       ((0, 0), _XN, "numa_clear_kernel_node_hotplug"), ((6, 12), _NM, "numa_clear_kernel_node_hotplug")),
+    _r("early-alloc", "with movable_node memblock allocates bottom-up and skips hotplug regions",
+       ((0, 0), "arch/x86/kernel/setup.c", "setup_arch (memblock_set_bottom_up)"),
+       ((0, 0), "mm/memblock.c", "should_skip_region")),
+    _r("zone-limits", "DMA ends at 16 MiB, DMA32 at 4 GiB, Normal at max_pfn; zones start at the first RAM pfn",
+       ((0, 0), "arch/x86/mm/init.c", "zone_sizes_init"), ((0, 0), _PA, "free_area_init"),
+       ((6, 4), _MI, "free_area_init")),
+    _r("movable-zone", "ZONE_MOVABLE is carved from the highest zone with a non-empty range",
+       ((0, 0), _PA, "find_usable_zone_for_movable"), ((6, 4), _MI, "find_usable_zone_for_movable")),
+    _r("movable-node", "movable_node: Movable starts at the lowest hot-pluggable pfn of each node",
+       ((0, 0), _PA, "find_zone_movable_pfns_for_nodes"), ((6, 4), _MI, "find_zone_movable_pfns_for_nodes")),
+    _r("kernelcore-mirror", "kernelcore=mirror: Movable starts at the lowest non-mirrored pfn above 4 GiB",
+       ((0, 0), _PA, "find_zone_movable_pfns_for_nodes"), ((6, 4), _MI, "find_zone_movable_pfns_for_nodes")),
+    _r("mirror-none", "kernelcore=mirror without mirrored memory is ignored (6.2+)",
+       ((6, 2), _PA, "find_zone_movable_pfns_for_nodes"), ((6, 4), _MI, "find_zone_movable_pfns_for_nodes")),
+    _r("kernelcore", "kernelcore=/movablecore=: kernel memory spread evenly over nodes, restart loop",
+       ((0, 0), _PA, "find_zone_movable_pfns_for_nodes"), ((6, 4), _MI, "find_zone_movable_pfns_for_nodes")),
+    _r("movable-align", "the Movable start is rounded up to MAX_ORDER_NR_PAGES; at or past the node end it is dropped",
+       ((0, 0), _PA, "find_zone_movable_pfns_for_nodes"), ((6, 4), _MI, "find_zone_movable_pfns_for_nodes")),
+    _r("zone-span", "zone spans per node, cut at the Movable start",
+       ((0, 0), _PA, "zone_spanned_pages_in_node/adjust_zone_range_for_zone_movable"),
+       ((6, 4), _MI, "zone_spanned_pages_in_node/adjust_zone_range_for_zone_movable")),
+    _r("zone-present", "present = spanned minus the node's memblock holes",
+       ((0, 0), _PA, "zone_absent_pages_in_node"), ((6, 4), _MI, "zone_absent_pages_in_node")),
+    _r("hotadd-zone", "a hot-added block is onlined to the zone the online type and policy pick",
+       ((0, 0), "mm/memory_hotplug.c", "zone_for_pfn_range")),
+    _r("hotadd-auto-movable", "online_policy=auto-movable: Movable while the MOVABLE:KERNEL ratio allows",
+       ((0, 0), "mm/memory_hotplug.c", "auto_movable_zone_for_pfn")),
+    _r("hotadd-span", "onlining grows the zone span to cover the block and adds its pages to present",
+       ((0, 0), "mm/memory_hotplug.c", "move_pfn_range_to_zone/resize_zone_range")),
+    _r("valid-zones", "valid_zones: the zone of an online block, or the zones an offline block may join",
+       ((0, 0), "drivers/base/memory.c", "valid_zones_show")),
+    _r("boot-block-zone", "a boot block's zone is the one populated zone whose span it intersects, else none",
+       ((0, 0), "drivers/base/memory.c", "early_node_zone_for_memory_block")),
+    _r("movablemem-map", "movablemem_map= (2013 proposal, never released): Movable from the given start to node end",
+       ((0, 0), "arch/x86/mm/srat.c (3.9-rc, reverted)", "sanitize_zone_movable_limit")),
+)}
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Version switches for one kernel series."""
+
+    series: tuple[int, int]
+    verified: bool
+    percent: bool             # kernelcore=nn% (4.17)
+    mirror_needs_mirror: bool  # "no mirror memory, ignore kernelcore=mirror" (6.2)
+    zmp_past_end_reset: bool  # zone_movable_pfn >= node end -> 0 (5.18, ddbc84f3f595)
+    cleanup_to_dram: bool     # numa_cleanup_meminfo clips to memblock DRAM bounds (6.12 numa_memblks)
+    reserve_low_1m: bool      # setup_arch reserves the first 1 MiB (5.13)
+    node_min_size: int        # bytes; nodes smaller are not onlined (dropped in 6.7)
+
+    def cite(self, rule_id: str) -> str:
+        """The kernel source of ``rule_id`` in this series."""
+        return RULES[rule_id].cite(self.series)
+
+
+def parse_series(release: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a kernel release string like ``6.1.0-28-amd64``; None if unreadable."""
+    m = re.match(r"(\d+)\.(\d+)", release or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def ruleset_for(release: str | None) -> tuple[RuleSet, str | None]:
+    """The rules for ``release`` and, when they are not verified for it, what was assumed."""
+    series = parse_series(release)
+    note = None
+    if series is None:
+        series = VERIFIED_SERIES[-1]
+        note = (f"kernel release {release!r} unknown: assumed the {series[0]}.{series[1]} rules")
+    elif series not in VERIFIED_SERIES:
+        near = [s for s in VERIFIED_SERIES if s <= series] or [VERIFIED_SERIES[0]]
+        note = (f"kernel {release}: rules verified only for "
+                + ", ".join(f"{a}.{b}" for a, b in VERIFIED_SERIES)
+                + f"; applied the version switches as of {series[0]}.{series[1]} "
+                  f"(nearest verified: {near[-1][0]}.{near[-1][1]})")
+    return RuleSet(
+        series=series,
+        verified=note is None,
+        percent=series >= (4, 17),
+        mirror_needs_mirror=series >= (6, 2),
+        zmp_past_end_reset=series >= (5, 18),
+        cleanup_to_dram=series >= (6, 12),
+        reserve_low_1m=series >= (5, 13),
+        node_min_size=(4 << 20) if series < (6, 7) else 0,
+    ), note

@@ -1,0 +1,144 @@
+"""The watch trace: JSON lines, a header, one observation per line, a closing summary.
+
+Line 1 is ``{"movcheck_trace": 1, "release": ..., "sources": [...], "attach_points": [...],
+"state": {...}}`` where ``state`` is the :class:`~probes.sysfs_poll.HotplugState` at the
+start. Each further line is ``{"event": {...}}`` (an :class:`Observation` with the
+verdict watch printed) or, last, ``{"summary": {...}}``. A trace cut short (watch
+killed) has no summary and still replays.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import IO, Iterator
+
+from probes.reading import ParseError
+from probes.sysfs_poll import HotplugState, state_from_json
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``status`` is agree | disagree | unknown | info; expected/actual are zone names."""
+
+    status: str
+    why: str
+    expected: str | None = None
+    actual: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One thing a source saw: a block added/onlined/offlined/removed, or events lost."""
+
+    seq: int
+    t: float  # seconds since the watch started
+    source: str  # bpf | uevent | poll | reconcile
+    action: str  # add | online | offline | remove | lost
+    block: int | None = None
+    start_pfn: int | None = None
+    nr_pages: int | None = None
+    node: int | None = None
+    zone: str | None = None
+    online_type: str | None = None
+    result: int = 0
+    error: str | None = None
+    duration_us: float | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+    raw: str | None = None  # hex of the datagram / perf record it came from
+
+    def to_json(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+
+
+def observation_from_json(obj: object) -> Observation:
+    if not isinstance(obj, dict):
+        raise ParseError("event is not a JSON object")
+    try:
+        return Observation(**obj)
+    except TypeError as exc:
+        raise ParseError(f"event fields: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Header:
+    release: str
+    sources: tuple[str, ...]
+    attach_points: tuple[str, ...]
+    notes: tuple[str, ...]
+    state: HotplugState
+
+    def to_json(self) -> dict[str, object]:
+        return {"movcheck_trace": FORMAT, "release": self.release, "sources": list(self.sources),
+                "attach_points": list(self.attach_points), "notes": list(self.notes),
+                "state": self.state.to_json()}
+
+
+class TraceWriter:
+    """Writes a trace line by line, flushing each so a killed watch leaves a usable file."""
+
+    def __init__(self, stream: IO[str], header: Header) -> None:
+        self._out = stream
+        self._line(header.to_json())
+
+    def _line(self, obj: dict[str, object]) -> None:
+        self._out.write(json.dumps(obj, sort_keys=True) + "\n")
+        self._out.flush()
+
+    def event(self, obs: Observation, verdict: Verdict | None) -> None:
+        body = obs.to_json()
+        if verdict is not None:
+            body["verdict"] = asdict(verdict)
+        self._line({"event": body})
+
+    def summary(self, summary: dict[str, object]) -> None:
+        self._line({"summary": summary})
+
+
+@dataclass(frozen=True)
+class TraceLine:
+    lineno: int
+    observation: Observation
+    verdict: Verdict | None
+
+
+def read_trace(lines: Iterator[str], name: str) -> tuple[Header, list[TraceLine], dict | None]:
+    """Parse a whole trace; ParseError names ``name`` and the line at fault."""
+    header: Header | None = None
+    events: list[TraceLine] = []
+    summary = None
+    for lineno, line in enumerate(lines, 1):
+        where = f"{name}: line {lineno}"
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"{where}: not JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise ParseError(f"{where}: not a JSON object")
+        try:
+            if header is None:
+                if obj.get("movcheck_trace") != FORMAT:
+                    raise ParseError(f"not a movcheck trace header (format {FORMAT})")
+                header = Header(str(obj["release"]), tuple(obj["sources"]), tuple(obj["attach_points"]),
+                                tuple(obj.get("notes", ())), state_from_json(obj["state"]))
+            elif summary is not None:
+                raise ParseError("line after the summary")
+            elif "event" in obj:
+                body = dict(obj["event"])
+                v = body.pop("verdict", None)
+                events.append(TraceLine(lineno, observation_from_json(body),
+                                        Verdict(**v) if isinstance(v, dict) else None))
+            elif "summary" in obj:
+                summary = obj["summary"]
+            else:
+                raise ParseError("neither an event nor a summary")
+        except ParseError as exc:
+            raise ParseError(f"{where}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParseError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
+    if header is None:
+        raise ParseError(f"{name}: empty, no trace header")
+    return header, events, summary

@@ -1,0 +1,346 @@
+"""The typed events of the early-boot kernel log (one frozen dataclass per kind).
+
+Every event carries ``line`` (1-based line number in the log) and ``usec`` (the
+printk timestamp in microseconds, None for a line without one). Addresses are
+ints in bytes and every range is ``[start, end)`` with END EXCLUSIVE: the kernel
+prints inclusive ends (``[mem 0x00100000-0x7fffffff]``), the parser adds one.
+Node ids are ints; ``-1`` is the kernel's NUMA_NO_NODE.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    """Where an event sits in the log."""
+
+    kind: ClassVar[str] = "event"
+    line: int
+    usec: int | None
+
+
+@dataclass(frozen=True)
+class KernelRelease(Event):
+    """``Linux version 6.1.0-50-amd64 (...)``: the release and the whole banner."""
+
+    kind: ClassVar[str] = "release"
+    release: str
+    banner: str
+
+
+@dataclass(frozen=True)
+class CommandLine(Event):
+    """``Command line: ...`` (x86 setup_arch, ``early`` True) or ``Kernel command line: ...`` (start_kernel)."""
+
+    kind: ClassVar[str] = "cmdline"
+    text: str
+    early: bool
+
+
+@dataclass(frozen=True)
+class E820Table(Event):
+    """A table header: ``BIOS-provided physical RAM map:``, ``user-defined ...``, ``modified ...``.
+
+    ``origin`` is the prefix of the entry lines that follow (``BIOS-e820``, ``user``,
+    ``modified``, ``reserve setup_data``); arch/x86/kernel/e820.c e820__print_table.
+    """
+
+    kind: ClassVar[str] = "e820_table"
+    origin: str
+
+
+@dataclass(frozen=True)
+class E820Entry(Event):
+    """One e820 table line, e.g. ``BIOS-e820: [mem 0x0-0x9fbff] usable`` (``origin`` BIOS-e820)."""
+
+    kind: ClassVar[str] = "e820"
+    origin: str
+    start: int
+    end: int
+    type: str
+
+
+@dataclass(frozen=True)
+class E820Change(Event):
+    """``e820: update [mem ..] usable ==> reserved`` or ``e820: remove [mem ..] usable``.
+
+    ``old_type`` is the type the change applies to ('' when the kernel printed none);
+    ``new_type`` is None for a removal (arch/x86/kernel/e820.c __e820__range_update,
+    e820__range_remove).
+    """
+
+    kind: ClassVar[str] = "e820_change"
+    op: str
+    start: int
+    end: int
+    old_type: str
+    new_type: str | None
+
+
+@dataclass(frozen=True)
+class AcpiTable(Event):
+    """``ACPI: SRAT 0x00000000BFFE2140 000150 (v01 BOCHS  BXPC     00000001 BXPC 00000001)``."""
+
+    kind: ClassVar[str] = "acpi_table"
+    signature: str
+    address: int
+    length: int
+    revision: int
+    oem_id: str
+    oem_table_id: str
+    oem_revision: int
+
+
+@dataclass(frozen=True)
+class AcpiTableUpgrade(Event):
+    """``ACPI: Table Upgrade: override [SRAT-BOCHS -BXPC    ]`` (drivers/acpi/tables.c acpi_table_initrd_override)."""
+
+    kind: ClassVar[str] = "acpi_upgrade"
+    action: str
+    signature: str
+    oem_id: str
+    oem_table_id: str
+
+
+@dataclass(frozen=True)
+class AcpiTableReserved(Event):
+    """``ACPI: Reserving SRAT table memory at [mem 0x..-0x..]`` (drivers/acpi/tables.c acpi_table_init_complete)."""
+
+    kind: ClassVar[str] = "acpi_reserved"
+    signature: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SratMemory(Event):
+    """``ACPI: SRAT: Node 0 PXM 0 [mem 0x..-0x..] hotplug non-volatile`` (drivers/acpi/numa/srat.c
+    acpi_numa_memory_affinity_init): an enabled memory affinity the kernel accepted."""
+
+    kind: ClassVar[str] = "srat_memory"
+    node: int
+    pxm: int
+    start: int
+    end: int
+    hotplug: bool
+    non_volatile: bool
+
+
+@dataclass(frozen=True)
+class SratCpu(Event):
+    """``SRAT: PXM 0 -> APIC 0x00 -> Node 0`` (or ``X2APIC``; arch/x86/mm/srat.c)."""
+
+    kind: ClassVar[str] = "srat_cpu"
+    pxm: int
+    apic_id: int
+    node: int
+    x2apic: bool
+
+
+@dataclass(frozen=True)
+class NumaMerge(Event):
+    """``NUMA: Node 0 [mem a-b] + [mem c-d] -> [mem e-f]``: two blocks of a node merged
+    (numa_cleanup_meminfo in arch/x86/mm/numa.c, mm/numa_memblks.c since 6.12)."""
+
+    kind: ClassVar[str] = "numa_merge"
+    node: int
+    first: tuple[int, int]
+    second: tuple[int, int]
+    result: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class NumaNote(Event):
+    """A NUMA setup outcome without a range: ``what`` is ``distance_table`` (``count`` entries),
+    ``no_config`` (No NUMA configuration found) or ``off`` (NUMA turned off)."""
+
+    kind: ClassVar[str] = "numa_note"
+    what: str
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class FakeNode(Event):
+    """``Faking a node at [mem ..]`` (dummy_numa_init, ``node`` None) or ``Faking node N at [mem ..]`` (numa=fake)."""
+
+    kind: ClassVar[str] = "fake_node"
+    node: int | None
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class NodeData(Event):
+    """``NODE_DATA(n) allocated [mem ..]`` (alloc_node_data)."""
+
+    kind: ClassVar[str] = "node_data"
+    node: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class NodeDataElsewhere(Event):
+    """``NODE_DATA(n) on node m``: node n's pglist_data landed on another node."""
+
+    kind: ClassVar[str] = "node_data_elsewhere"
+    node: int
+    on_node: int
+
+
+@dataclass(frozen=True)
+class Ramdisk(Event):
+    """``RAMDISK: [mem ..]``: the initrd's reserved place (arch/x86/kernel/setup.c early_reserve_initrd)."""
+
+    kind: ClassVar[str] = "ramdisk"
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Crashkernel(Event):
+    """A crashkernel reservation.
+
+    6.1 prints ``Reserving 256MB of memory at 2800MB for crashkernel (System RAM: 6079MB)``
+    (arch/x86/kernel/setup.c reserve_crashkernel); 6.12 prints ``crashkernel reserved:
+    0x.. - 0x.. (256 MB)`` with an exclusive end, ``low`` for ``crashkernel low memory reserved``
+    (kernel/crash_reserve.c reserve_crashkernel_generic).
+    """
+
+    kind: ClassVar[str] = "crashkernel"
+    start: int
+    end: int
+    low: bool
+
+
+@dataclass(frozen=True)
+class MemblockRange(Event):
+    """A memblock=debug call on a range: ``memblock_reserve: [0x..-0x..] setup_arch+0x797/0xd4f``.
+
+    ``func`` is the memblock function (memblock_add, memblock_add_node, memblock_reserve,
+    memblock_remove, memblock_phys_free, memblock_free, memblock_free_late, ...), ``caller``
+    the symbol+offset it printed; ``node``/``flags`` only where the kernel printed them
+    (memblock_add_node: ``nid=0 flags=0``), else None.
+    """
+
+    kind: ClassVar[str] = "memblock_range"
+    func: str
+    start: int
+    end: int
+    caller: str
+    node: int | None = None
+    flags: int | None = None
+
+
+@dataclass(frozen=True)
+class MemblockAlloc(Event):
+    """A memblock=debug allocation request: ``memblock_alloc_try_nid: 8192 bytes align=0x40 nid=0
+    from=0x0 max_addr=0x0 caller``. ``node`` is None for functions that print no nid
+    (memblock_phys_alloc_range); where it lands is the memblock_reserve that follows."""
+
+    kind: ClassVar[str] = "memblock_alloc"
+    func: str
+    size: int
+    align: int
+    node: int | None
+    min_addr: int
+    max_addr: int
+    caller: str
+
+
+@dataclass(frozen=True)
+class MemblockRegion(Event):
+    """One region of a ``MEMBLOCK configuration:`` dump (mm/memblock.c memblock_dump):
+    `` memory[0x4]\t[0x..-0x..], 0x.. bytes on node 2 flags: 0x1``; ``table`` is ``memory``
+    or ``reserved`` (or ``physmem``), ``node`` None when not printed, ``flags`` the MEMBLOCK_*
+    bits (0x1 HOTPLUG, 0x2 MIRROR, 0x4 NOMAP, ...)."""
+
+    kind: ClassVar[str] = "memblock_region"
+    table: str
+    index: int
+    start: int
+    end: int
+    node: int | None
+    flags: int
+
+
+@dataclass(frozen=True)
+class ZoneRange(Event):
+    """A ``Zone ranges:`` line (mm/mm_init.c free_area_init): ``start``/``end`` None when ``empty``."""
+
+    kind: ClassVar[str] = "zone_range"
+    zone: str
+    start: int | None
+    end: int | None
+
+
+@dataclass(frozen=True)
+class MovableZoneStart(Event):
+    """A ``Movable zone start for each node`` line: ``  Node 1: 0x0000000140000000`` (an address)."""
+
+    kind: ClassVar[str] = "movable_start"
+    node: int
+    start: int
+
+
+@dataclass(frozen=True)
+class EarlyNodeRange(Event):
+    """An ``Early memory node ranges`` line: ``  node   0: [mem 0x..-0x..]``."""
+
+    kind: ClassVar[str] = "early_node_range"
+    node: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class InitmemSetup(Event):
+    """``Initmem setup node N [mem 0x..-0x..]`` (free_area_init_node)."""
+
+    kind: ClassVar[str] = "initmem_setup"
+    node: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class UnavailablePages(Event):
+    """``On node 0, zone DMA: 97 pages in unavailable ranges`` (init_unavailable_range)."""
+
+    kind: ClassVar[str] = "unavailable"
+    node: int
+    zone: str
+    pages: int
+
+
+@dataclass(frozen=True)
+class MemAutoInit(Event):
+    """``mem auto-init: stack:all(zero), heap alloc:on, heap free:off``: the raw settings."""
+
+    kind: ClassVar[str] = "mem_auto_init"
+    settings: str
+
+
+@dataclass(frozen=True)
+class MemoryTotals(Event):
+    """``Memory: 1451652K/6290936K available (... 241360K reserved, 0K cma-reserved)`` in bytes."""
+
+    kind: ClassVar[str] = "memory_totals"
+    available: int
+    total: int
+    reserved: int | None
+
+
+@dataclass(frozen=True)
+class LastPfn(Event):
+    """``last_pfn = 0x1c0000 max_arch_pfn = 0x10000000000`` (e820__end_of_ram_pfn)."""
+
+    kind: ClassVar[str] = "last_pfn"
+    pfn: int
+    max_arch_pfn: int
+
+
+#: Events that reserve memory early; the model's inputs next to memblock=debug calls.
+RESERVATIONS = (Ramdisk, Crashkernel, AcpiTableReserved, NodeData)

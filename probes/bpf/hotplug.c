@@ -1,0 +1,158 @@
+/* movcheck: memory hot-add, online, offline and hot-remove, one perf event per call.
+ *
+ * Compiled by bcc (python3-bpfcc) on the running kernel. The loader attaches
+ * only the points that kernel has (see probes/bpf/attach.py) and sets the
+ * HAVE_* macros accordingly. The layout of struct event is decoded by
+ * probes/bpf/decode.py: keep the two in step.
+ *
+ * Functions followed (mm/memory_hotplug.c, v6.1 and v6.12):
+ *   int add_memory_resource(int nid, struct resource *res, mhp_t mhp_flags)
+ *   struct zone *zone_for_pfn_range(int online_type, int nid,
+ *                                  struct memory_group *group, unsigned long start_pfn,
+ *                                  unsigned long nr_pages)
+ *   int online_pages(unsigned long pfn, unsigned long nr_pages, struct zone *zone,
+ *                    struct memory_group *group)
+ *   int offline_pages(unsigned long start_pfn, unsigned long nr_pages, struct zone *zone,
+ *                     struct memory_group *group)
+ *   static int try_remove_memory(u64 start, u64 size) / void __remove_memory(u64 start, u64 size)
+ * Tracepoints: page_isolation:test_pages_isolated, migrate:mm_migrate_pages.
+ */
+#include <uapi/linux/ptrace.h>
+#include <linux/mmzone.h>
+#include <linux/ioport.h>
+
+#define KIND_ADD 1
+#define KIND_ONLINE 2
+#define KIND_OFFLINE 3
+#define KIND_REMOVE 4
+#define MHP_NID_IS_MGID 4   /* include/linux/memory_hotplug.h, since 5.15 */
+
+struct event {
+    u64 ts_ns;
+    u64 duration_ns;
+    u64 start_pfn;
+    u64 nr_pages;
+    s64 ret;
+    u64 migrated;
+    u64 migrate_failed;
+    u32 kind;
+    s32 nid;
+    s32 online_type;
+    u32 isolation_checks;
+    u32 isolation_failures;
+    u32 pid;
+    char zone[16];
+    char comm[16];
+};
+
+BPF_HASH(inflight, u32, struct event, 1024);
+BPF_HASH(online_type, u32, s32, 1024);
+BPF_PERF_OUTPUT(events);
+
+static __always_inline u32 tid(void) { return (u32)bpf_get_current_pid_tgid(); }
+
+static __always_inline void begin(u32 kind, u64 start_pfn, u64 nr_pages, s32 nid, struct zone *zone)
+{
+    struct event e = {};
+    u32 t = tid();
+    e.ts_ns = bpf_ktime_get_ns();
+    e.kind = kind;
+    e.start_pfn = start_pfn;
+    e.nr_pages = nr_pages;
+    e.nid = nid;
+    e.online_type = -1;
+    e.pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(&e.comm, sizeof(e.comm));
+    if (zone) {
+        const char *name = NULL;
+        struct pglist_data *pgdat = NULL;
+        bpf_probe_read_kernel(&name, sizeof(name), &zone->name);
+        bpf_probe_read_kernel_str(&e.zone, sizeof(e.zone), name);
+        bpf_probe_read_kernel(&pgdat, sizeof(pgdat), &zone->zone_pgdat);
+        bpf_probe_read_kernel(&e.nid, sizeof(e.nid), &pgdat->node_id);
+    }
+    s32 *ot = online_type.lookup(&t);
+    if (ot && kind == KIND_ONLINE) {
+        e.online_type = *ot;
+        online_type.delete(&t);
+    }
+    inflight.update(&t, &e);
+}
+
+static __always_inline int finish(struct pt_regs *ctx, s64 ret)
+{
+    u32 t = tid();
+    struct event *e = inflight.lookup(&t);
+    if (!e)
+        return 0;
+    e->duration_ns = bpf_ktime_get_ns() - e->ts_ns;
+    e->ret = ret;
+    events.perf_submit(ctx, e, sizeof(*e));
+    inflight.delete(&t);
+    return 0;
+}
+
+int add_entry(struct pt_regs *ctx, int nid, struct resource *res, int flags)
+{
+    u64 start = 0, end = 0;
+    bpf_probe_read_kernel(&start, sizeof(start), &res->start);
+    bpf_probe_read_kernel(&end, sizeof(end), &res->end);
+    begin(KIND_ADD, start >> 12, (end + 1 - start) >> 12, (flags & MHP_NID_IS_MGID) ? -1 : nid, NULL);
+    return 0;
+}
+
+int zone_for_entry(struct pt_regs *ctx, int type)
+{
+    u32 t = tid();
+    s32 v = type;
+    online_type.update(&t, &v);
+    return 0;
+}
+
+int online_entry(struct pt_regs *ctx, unsigned long pfn, unsigned long nr_pages, struct zone *zone)
+{
+    begin(KIND_ONLINE, pfn, nr_pages, -1, zone);
+    return 0;
+}
+
+int offline_entry(struct pt_regs *ctx, unsigned long pfn, unsigned long nr_pages, struct zone *zone)
+{
+    begin(KIND_OFFLINE, pfn, nr_pages, -1, zone);
+    return 0;
+}
+
+int remove_entry(struct pt_regs *ctx, u64 start, u64 size)
+{
+    begin(KIND_REMOVE, start >> 12, size >> 12, -1, NULL);
+    return 0;
+}
+
+int int_return(struct pt_regs *ctx) { return finish(ctx, (s64)(int)PT_REGS_RC(ctx)); }
+int void_return(struct pt_regs *ctx) { return finish(ctx, 0); }
+
+#ifdef HAVE_TP_ISOLATION
+TRACEPOINT_PROBE(page_isolation, test_pages_isolated)
+{
+    u32 t = tid();
+    struct event *e = inflight.lookup(&t);
+    if (e && e->kind == KIND_OFFLINE) {
+        e->isolation_checks++;
+        if (args->fin_pfn < args->end_pfn)
+            e->isolation_failures++;
+    }
+    return 0;
+}
+#endif
+
+#ifdef HAVE_TP_MIGRATE
+TRACEPOINT_PROBE(migrate, mm_migrate_pages)
+{
+    u32 t = tid();
+    struct event *e = inflight.lookup(&t);
+    if (e && e->kind == KIND_OFFLINE) {
+        e->migrated += args->succeeded;
+        e->migrate_failed += args->failed;
+    }
+    return 0;
+}
+#endif

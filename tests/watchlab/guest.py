@@ -1,0 +1,134 @@
+"""A Debian guest that runs this checkout's ``movcheck watch`` under eBPF, driven from the host.
+
+The guest mounts the host's filesystem read-only over virtio-9p (``multidevs=remap``)
+and a writable share for the trace, chroots into the host's tree and runs
+:file:`tests/watchlab/guest.sh`, which executes the shell snippets the host drops
+into the share (``cmd-N`` -> ``out-N``, ``ack-N``), as shared/lab-notes.md describes.
+Kernel debs come from :mod:`tests.lab.kernels`; the 9p modules are unpacked from
+the same deb into the lab cache.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.lab.initramfs import newc
+from tests.lab.kernels import CACHE, Kernel
+from tests.lab.qemu import Qmp
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+MODULES = ("drivers/virtio/virtio_ring", "drivers/virtio/virtio", "drivers/virtio/virtio_pci_modern_dev",
+           "drivers/virtio/virtio_pci_legacy_dev", "drivers/virtio/virtio_pci", "net/9p/9pnet",
+           "net/9p/9pnet_virtio", "fs/netfs/netfs", "fs/fscache/fscache", "fs/9p/9p")
+
+
+class GuestError(RuntimeError):
+    pass
+
+
+def _modules(kernel: Kernel) -> list[Path]:
+    """The 9p/virtio modules of ``kernel``, unpacked once from its deb into the cache."""
+    tree = CACHE / "watchlab" / kernel.release
+    wanted = [tree / "lib/modules" / kernel.release / "kernel" / f"{m}.ko" for m in MODULES]
+    if not all(p.exists() for p in wanted):
+        deb = next((CACHE / "debs").glob(f"linux-image-{kernel.release}*.deb"), None)
+        if deb is None:
+            raise GuestError(f"no cached deb for {kernel.release}")
+        tree.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+    present = [p for p in wanted if p.exists()]
+    return present  # some kernels build a few of these in (6.12: netfs)
+
+
+def _init(mods: list[str], cmdline_script: str) -> str:
+    insmods = "\n".join(f"insmod /lib/{m} 2>/dev/null" for m in mods)
+    return f"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+dmesg -n 1
+{insmods}
+mkdir -p /newroot
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /newroot || echo @@NO9P@@
+R=/newroot
+mount -t proc proc $R/proc; mount -t sysfs sysfs $R/sys; mount -t devtmpfs devtmpfs $R/dev
+mount -t debugfs debugfs $R/sys/kernel/debug; mount -t tracefs tracefs $R/sys/kernel/tracing
+for d in tmp run var/tmp root; do mount -t tmpfs tmpfs $R/$d; done
+mkdir -p $R/tmp/work
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none work $R/tmp/work || echo @@NOWORK@@
+echo @@GUEST-UP@@
+chroot $R /bin/sh {cmdline_script} /tmp/work {CHECKOUT}
+echo @@GUEST-DONE@@
+poweroff -f
+"""
+
+
+class Guest:
+    """One booted guest: :meth:`run` a shell snippet in it, :attr:`qmp` to plug DIMMs."""
+
+    def __init__(self, kernel: Kernel, cmdline: str = "", timeout: float = 240) -> None:
+        self.kernel = kernel
+        self.dir = Path(tempfile.mkdtemp(prefix="movcheck-watchlab-"))
+        self.work = self.dir / "work"
+        self.work.mkdir()
+        os.chmod(self.work, 0o777)
+        self.n = 0
+        mods = _modules(kernel)
+        entries = [("bin", 0o040755, b"", 0), ("dev", 0o040755, b"", 0), ("proc", 0o040755, b"", 0),
+                   ("sys", 0o040755, b"", 0), ("lib", 0o040755, b"", 0),
+                   ("dev/console", 0o020600, b"", (5 << 8) | 1),
+                   ("bin/busybox", 0o100755, Path("/bin/busybox").read_bytes(), 0)]
+        entries += [(f"lib/{p.name}", 0o100644, p.read_bytes(), 0) for p in mods]
+        entries.append(("init", 0o100755, _init([p.name for p in mods],
+                                                 str(CHECKOUT / "tests/watchlab/guest.sh")).encode(), 0))
+        initrd = self.dir / "initrd.gz"
+        initrd.write_bytes(gzip.compress(newc(entries), compresslevel=1, mtime=0))
+        self.qmp_path = self.dir / "qmp.sock"
+        self.console = self.dir / "console.log"
+        args = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-nographic", "-no-reboot",
+                "-smp", "2", "-m", "2G,slots=4,maxmem=6G",
+                "-object", "memory-backend-ram,id=m0,size=1G", "-object", "memory-backend-ram,id=m1,size=1G",
+                "-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1,memdev=m1",
+                "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
+                "-append", f"console=ttyS0 nokaslr {cmdline}".strip(),
+                "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+                "-virtfs", f"local,path={self.work},mount_tag=work,security_model=none,multidevs=remap",
+                "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=open(self.console, "wb"),
+                                     stderr=subprocess.STDOUT)
+        self._wait(lambda: (self.work / "ready").exists(), timeout, "guest shell ready")
+        self.boot_seconds = time.monotonic() - self.t0
+        self.qmp = Qmp(self.qmp_path)
+
+    def _wait(self, cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if self.proc.poll() is not None:
+                raise GuestError(f"guest exited before {what}: {self.console.read_text(errors='replace')[-1500:]}")
+            if time.monotonic() > deadline:
+                raise GuestError(f"timeout waiting for {what}: {self.console.read_text(errors='replace')[-1500:]}")
+            time.sleep(0.2)
+
+    def run(self, script: str, timeout: float = 300) -> str:
+        """Run ``script`` with /bin/sh in the guest's chroot (cwd: the checkout); its output."""
+        self.n += 1
+        n = self.n
+        tmp = self.work / f".cmd-{n}"
+        tmp.write_text(script)
+        tmp.rename(self.work / f"cmd-{n}")
+        self._wait(lambda: (self.work / f"ack-{n}").exists(), timeout, f"command {n}")
+        return (self.work / f"out-{n}").read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            (self.work / "exit").write_text("")
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
