@@ -35,6 +35,9 @@ lab: install lab-deps
 recordings: install lab-deps
 	$(PY) -m tests.lab.run recordings
 
+bench: install
+	$(PY) -m tests.bench.run
+
 lint: install
 	$(PY) -m compileall -q observer probes tests
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from observer.audit_facts import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, Block, ZoneSpan
-from observer.audit_reasons import BLOCKER, Reason, verdict
+from observer.audit_reasons import Reason, verdict
+from observer.model import hotplug
+from observer.model.zones import ZONES
 
 #: mm/memory_hotplug.c: auto_movable_ratio defaults to 301 (%).
 DEFAULT_RATIO = 301
 #: Reservation kinds that stay for the life of the kernel; initrd is freed after boot
-#: (init/initramfs.c free_initrd_mem) and CMA pages are movable.
+#: (init/initramfs.c free_initrd_mem).
 _PINNED = {"kernel-image": "kernel-image", "node-data": "node-data", "crashkernel": "reserved",
            "reserved": "reserved"}
 
@@ -51,10 +53,14 @@ class RangeVerdict:
 
 @dataclass
 class NodeVerdict:
+    """``offlinable``: the kernel can take every present page away; ``removable``: that, and the
+    platform can eject all of it; ``ready``: removable and within the MOVABLE:KERNEL ratio."""
+
     node: int
     present_pages: int
     movable_pages: int
     kernel_pages: int
+    offlinable: bool | None
     removable: bool | None
     ready: bool | None
     reasons: list[Reason]
@@ -84,7 +90,7 @@ def audit(facts: AuditFacts) -> Audit:
     movable = sum(z.present for z in zones if z.name == "Movable")
     kernel = sum(z.present for z in zones if z.name in KERNEL_ZONES)
     blocks = [_block(facts, b) for b in facts.blocks or ()]
-    ranges = [_range(facts, r, blocks, movable, kernel, ratio) for r in _ranges(facts)]
+    ranges = [_range(facts, r, blocks) for r in _ranges(facts)]
     nodes = [_node(facts, n, blocks, movable, kernel, ratio) for n in _node_ids(facts)]
     return Audit(facts, blocks, ranges, nodes, movable, kernel, ratio)
 
@@ -107,7 +113,7 @@ def _firmware_reason(facts: AuditFacts, start: int, end: int) -> Reason | None:
     if covered and all(r.hotpluggable for r in covered) and min(r.start for r in covered) <= start \
             and max(r.end for r in covered) >= end:
         return None
-    parts = ", ".join(f"PXM {r.pxm}" for r in covered if not r.hotpluggable)
+    parts = ", ".join(dict.fromkeys(f"PXM {r.pxm}" for r in covered if not r.hotpluggable))
     return Reason("not-hotpluggable", f"SRAT {parts} not hot-pluggable" if parts else "no SRAT range covers it")
 
 
@@ -121,6 +127,22 @@ def _zones_of(facts: AuditFacts, b: Block) -> list[str] | None:
         return None if b.valid_zones is None else []
     return [z.name for z in facts.zones if (b.node is None or z.node == b.node) and z.present
             and z.intersects(b.start, b.end)]
+
+
+def _holes(facts: AuditFacts, b: Block) -> str:
+    """The parts of the block that are not System RAM, as text ("" when it is all RAM or unknown)."""
+    if facts.system_ram is None:
+        return ""
+    gaps, at = [], b.start
+    for s, e in sorted(facts.system_ram):
+        if e <= at or s >= b.end:
+            continue
+        if s > at:
+            gaps.append((at, s))
+        at = max(at, e)
+    if at < b.end:
+        gaps.append((at, b.end))
+    return ", ".join(f"{s:#x}-{e - 1:#x} not RAM" for s, e in gaps)
 
 
 def _kernel_zone_hint(facts: AuditFacts, b: Block, hotplugged: bool) -> str:
@@ -152,12 +174,12 @@ def _block(facts: AuditFacts, b: Block) -> BlockVerdict:
         mem.append(Reason("mixed-zones", ", ".join(zones) or "none"))
     elif zones and zones[0] in KERNEL_ZONES:
         mem.append(Reason("kernel-zone", f"{zones[0]}: {_kernel_zone_hint(facts, b, hotplugged)}"))
+    if b.state == "online" and _holes(facts, b):
+        mem.append(Reason("memory-hole", _holes(facts, b)))
     for res in facts.reservations:
         if res.start < b.end and b.start < res.end:
             if res.kind in _PINNED and b.state == "online":
                 mem.append(Reason(_PINNED[res.kind], f"{res.label} {res.start:#x}-{res.end - 1:#x}"))
-            elif res.kind == "cma":
-                mem.append(Reason("cma", res.label))
     if hotplugged and facts.policy.memmap_on_memory:
         mem.append(Reason("memmap-on-memory"))
     offlinable = verdict(mem)
@@ -178,37 +200,35 @@ def _ranges(facts: AuditFacts) -> list[tuple[str, int, int, int | None, bool, in
     return sorted(out, key=lambda t: (t[1], t[0] == "srat"))
 
 
-def hotadd_zone(facts: AuditFacts, node: int | None, start: int, end: int, movable: int, kernel: int,
-                ratio: int) -> str | None:
+def hotadd_zone(facts: AuditFacts, node: int | None, start: int, end: int) -> str | None:
     """The zone memory hot-added at ``[start, end)`` would be onlined to, "offline", or None if unknown.
 
-    Follows mm/memory_hotplug.c: the default online type (auto_online_blocks, from
-    memhp_default_state), then zone_for_pfn_range: auto_movable_zone_for_pfn (the
-    MOVABLE:KERNEL ratio, whole static group) or default_zone_for_pfn (contig-zones:
-    the one zone whose span the range meets, else Movable only with movable_node).
+    The default online type (auto_online_blocks, set by memhp_default_state), then the
+    model's mm/memory_hotplug.c zone_for_pfn_range over the live zones, the whole range
+    taken as one static memory group (an ACPI DIMM).
     """
     pol = facts.policy
-    if pol.auto_online is None:
+    if pol.auto_online is None or node is None:
         return None
     if pol.auto_online == "offline":
         return "offline"
-    if pol.auto_online == "online_movable":
-        return "Movable"
-    if pol.auto_online == "online_kernel":
-        return "Normal"
-    if pol.online_policy == "auto-movable":
-        pages = (end - start) >> PAGE_SHIFT
-        return "Movable" if ratio and (movable + pages) * 100 <= ratio * kernel else "Normal"
-    spans = [z for z in facts.zones or () if z.node == node]
-    in_kernel = any(z.name in KERNEL_ZONES and z.intersects(start, end) for z in spans)
-    in_movable = any(z.name == "Movable" and z.intersects(start, end) for z in spans)
-    if in_kernel != in_movable:
-        return "Movable" if in_movable else "Normal"
-    return "Movable" if pol.movable_node else "Normal"
+    live: dict[int, dict[int, hotplug.LiveZone]] = {}
+    for n in {z.node for z in facts.zones or ()} | {node}:
+        live[n] = {i: hotplug.LiveZone(0, 0, 0, 0) for i in range(len(ZONES))}
+    hot = [v for v in facts.blocks or () if v.state == "online" and facts.hotadded
+           and any(s <= v.start and v.end <= e for s, e in facts.hotadded)]
+    for z in facts.zones or ():
+        if z.name in ZONES and z.start_pfn is not None:
+            late = sum((b.end - b.start) >> PAGE_SHIFT for b in hot if b.node == z.node and b.valid_zones == (z.name,))
+            live[z.node][ZONES.index(z.name)] = hotplug.LiveZone(z.start_pfn, z.spanned, z.present, z.present - late)
+    policy = hotplug.Policy(pol.auto_online, pol.online_policy == "auto-movable",
+                            pol.auto_movable_ratio if pol.auto_movable_ratio is not None else DEFAULT_RATIO,
+                            pol.auto_movable_numa_aware is not False, pol.movable_node)
+    nr = (end - start) >> PAGE_SHIFT
+    return ZONES[hotplug.zone_for_range(pol.auto_online, node, live, start >> PAGE_SHIFT, nr, policy)]
 
 
-def _range(facts: AuditFacts, r: tuple, blocks: list[BlockVerdict], movable: int, kernel: int,
-           ratio: int) -> RangeVerdict:
+def _range(facts: AuditFacts, r: tuple, blocks: list[BlockVerdict]) -> RangeVerdict:
     kind, start, end, node, hotpluggable, pxm = r
     inside = [v for v in blocks if v.block.start < end and start < v.block.end]
     present = sum(min(end, v.block.end) - max(start, v.block.start) for v in inside)
@@ -218,7 +238,7 @@ def _range(facts: AuditFacts, r: tuple, blocks: list[BlockVerdict], movable: int
         reasons.append(Reason("not-hotpluggable", f"SRAT PXM {pxm}"))
     if not inside:
         if hotpluggable:  # an empty hot-plug window: judge what a DIMM added here would become
-            zone = hotadd_zone(facts, node, start, end, movable, kernel, ratio)
+            zone = hotadd_zone(facts, node, start, end)
             if zone is None:
                 reasons.append(Reason("input-missing", "auto_online_blocks unreadable"))
             elif zone == "offline":
@@ -285,17 +305,22 @@ def _node(facts: AuditFacts, node: int, blocks: list[BlockVerdict], movable_all:
     movable = sum(z.present for z in zones if z.name == "Movable")
     kernel = sum(z.present for z in zones if z.name in KERNEL_ZONES)
     mine = [v for v in blocks if v.block.node == node]
-    reasons: list[Reason] = []
+    own: list[Reason] = []  # what the node's zones say; the blocks add theirs below
     if facts.zones is None:
-        reasons.append(Reason("input-missing", "proc/zoneinfo unreadable"))
+        own.append(Reason("input-missing", "proc/zoneinfo unreadable"))
     elif present == 0:
-        reasons.append(Reason("memoryless-node"))
+        own.append(Reason("memoryless-node"))
     elif kernel:
         where = ", ".join(f"{z.name} {_mib(z.present)}" for z in zones if z.name in KERNEL_ZONES and z.present)
         held = (facts.kernel_nodes or {}).get(node)
         why = f"; the node holds {', '.join(held)}" if held else ""
-        reasons.append(Reason("kernel-zone", f"{where} of {_mib(present)} present{why}"))
-    reasons += _gather(mine, skip=("offline",) if facts.zones is None else ("kernel-zone", "offline", "no-zone-info"))
+        own.append(Reason("kernel-zone", f"{where} of {_mib(present)} present{why}"))
+    offlinable = verdict(own)
+    if offlinable is not False:
+        per_block = [v.offlinable for v in mine]
+        offlinable = False if False in per_block else None if None in per_block else offlinable
+    reasons = own + _gather(mine, skip=("offline",) if facts.zones is None
+                            else ("kernel-zone", "offline", "no-zone-info"))
     offline = [v.block.number for v in mine if v.block.state == "offline"]
     if offline:
         reasons.append(Reason("partly-offline", f"{block_list(offline)} of {len(mine)}"))
@@ -307,7 +332,7 @@ def _node(facts: AuditFacts, node: int, blocks: list[BlockVerdict], movable_all:
     elif movable and not kernel_all:
         reasons.append(Reason("movable-ratio", "no kernel-zone memory at all"))
     ready = removable if removable is not True else not any(r.code == "movable-ratio" for r in reasons)
-    return NodeVerdict(node, present, movable, kernel, removable, ready, reasons)
+    return NodeVerdict(node, present, movable, kernel, offlinable, removable, ready, reasons)
 
 
 def _mib(pages: int) -> str:
@@ -315,9 +340,4 @@ def _mib(pages: int) -> str:
     return f"{mib:.0f} MiB" if mib < 10240 else f"{mib / 1024:.1f} GiB"
 
 
-def blockers(reasons: list[Reason]) -> list[Reason]:
-    """Only the reasons that make a verdict "no"."""
-    return [r for r in reasons if r.severity == BLOCKER]
-
-
-__all__ = ["Audit", "BlockVerdict", "NodeVerdict", "RangeVerdict", "audit", "blockers", "hotadd_zone"]
+__all__ = ["Audit", "BlockVerdict", "NodeVerdict", "RangeVerdict", "audit", "block_list", "hotadd_zone"]

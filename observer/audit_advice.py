@@ -22,11 +22,10 @@ _MIB = 1 << 20
 
 
 def _wanted(facts: AuditFacts, a: Audit, targets: list[Target]) -> list[Target]:
-    """The targets to fix: the given ones that are not removable, else every hot-pluggable node
-    that is not removable."""
+    """The targets to fix: the given ones, else every hot-pluggable node and DIMM that is not removable."""
     if targets:
         return targets
-    out = []
+    out = [("range", r.start, r.end) for r in a.ranges if r.kind == "dimm" and r.removable is False]
     for n in a.nodes:
         fw = [r for r in facts.firmware or () if r.node == n.node]
         if n.present_pages and n.removable is False and fw and all(r.hotpluggable for r in fw):
@@ -50,6 +49,9 @@ def _candidates(facts: AuditFacts, a: Audit, wanted: list[Target]) -> list[tuple
     """(why, tokens to add, option names to drop), smallest edit first."""
     out: list[tuple[str, list[str], list[str]]] = []
     words = (facts.cmdline or "").split()
+    if any(k == "range" and any(s <= x and y <= e for s, e in facts.hotadded) for k, x, y in wanted):
+        out.append(("online hot-added memory to Movable", ["memhp_default_state=online_movable"],
+                    ["memhp_default_state"]))
     if "movable_node" not in words:
         out.append(("hot-pluggable nodes become Movable", ["movable_node"], []))
     if (facts.kernel_nodes and "nokaslr" not in words
@@ -90,7 +92,7 @@ def plan_diff(before: Sequence[ZoneSpan], after: Sequence[ZoneSpan]) -> list[str
         op, np_ = (o.present if o else 0), (n.present if n else 0)
         if op == np_ and (o.start_pfn if o else None) == (n.start_pfn if n else None):
             continue
-        span = lambda z: "-" if z is None or z.start_pfn is None else fmt_range(z.start, z.end)  # noqa: E731
+        span = lambda z: "-" if z is None or z.start_pfn is None else f"{z.start:#x}-{z.end - 1:#x}"  # noqa: E731
         lines.append(f"node {k[0]} {k[1]:<7} {fmt_size(op << PAGE_SHIFT):>6} -> {fmt_size(np_ << PAGE_SHIFT):>6}"
                      f"  {span(o)} -> {span(n)}")
     return lines

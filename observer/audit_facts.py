@@ -65,8 +65,8 @@ class FirmwareRange:
 
 @dataclass(frozen=True)
 class Reservation:
-    """Memory the kernel holds from boot: ``kind`` is kernel-image, node-data, initrd, crashkernel,
-    cma or reserved; ``label`` says where it was seen."""
+    """Memory the kernel holds from boot: ``kind`` is kernel-image, node-data, initrd, crashkernel
+    or reserved; ``label`` says where it was seen."""
 
     kind: str
     start: int
@@ -99,6 +99,7 @@ class AuditFacts:
     zones: tuple[ZoneSpan, ...] | None = None
     firmware: tuple[FirmwareRange, ...] | None = None
     boot_ram: tuple[tuple[int, int], ...] | None = None
+    system_ram: tuple[tuple[int, int], ...] | None = None
     hotadded: tuple[tuple[int, int], ...] = ()
     reservations: tuple[Reservation, ...] = ()
     kernel_nodes: dict[int, tuple[str, ...]] | None = None
@@ -107,13 +108,14 @@ class AuditFacts:
     problems: tuple[str, ...] = ()
 
     def node_of(self, start: int, end: int) -> int | None:
-        """The node of the firmware range that holds ``[start, end)``, else of the block there."""
+        """The node sysfs gives the blocks of ``[start, end)`` when they agree (a DIMM's own _PXM
+        may differ from the SRAT range around it), else the node of the SRAT range holding it."""
+        nodes = {b.node for b in self.blocks or () if b.start < end and start < b.end and b.node is not None}
+        if len(nodes) == 1:
+            return nodes.pop()
         for r in self.firmware or ():
             if r.start <= start and end <= r.end:
                 return r.node
-        for b in self.blocks or ():
-            if b.start <= start < b.end:
-                return b.node
         return None
 
 
@@ -169,7 +171,9 @@ def collect(root: "Root", host: str = "") -> AuditFacts:
         boot_ram = tuple((e.start, e.end) for e in (log.user_map or log.e820_map) if e.type == "usable")
     reservations: list[Reservation] = []
     hotadded: list[tuple[int, int]] = []
+    system_ram = None
     if iomem is not None and not iomem.hidden:
+        system_ram = tuple((r.start, r.end + 1) for r in iomem.ranges if r.name == "System RAM")
         image = [r for name in _KERNEL_IMAGE for r in iomem.named(name)]
         if image:
             reservations.append(Reservation("kernel-image", min(r.start for r in image),
@@ -197,6 +201,7 @@ def collect(root: "Root", host: str = "") -> AuditFacts:
         zones=zones,
         firmware=firmware,
         boot_ram=boot_ram,
+        system_ram=system_ram,
         hotadded=tuple(hotadded),
         reservations=tuple(reservations),
         online_nodes=nodes.online if nodes else None,

@@ -23,6 +23,9 @@ REASONS: dict[str, tuple[str, str]] = {
                              "unmovable allocations; offlining it is not guaranteed."),
     "mixed-zones": (BLOCKER, "It spans several zones (valid_zones reads none); the kernel refuses to "
                              "offline such a block (mm/memory_hotplug.c offline_pages)."),
+    "memory-hole": (BLOCKER, "Part of the block is not System RAM (a firmware hole or reserved range); "
+                             "the kernel refuses to offline a block with holes (mm/memory_hotplug.c "
+                             "offline_pages: \"memory holes\")."),
     "kernel-image": (BLOCKER, "It holds the kernel image (Kernel code/rodata/data/bss in /proc/iomem), "
                               "which can never be migrated."),
     "node-data": (BLOCKER, "It holds NODE_DATA (a node's pglist_data), allocated at boot and never "
@@ -45,8 +48,6 @@ REASONS: dict[str, tuple[str, str]] = {
     "memmap-on-memory": (WARNING, "Hot-added with memmap_on_memory: the first pages of the range hold "
                                   "its own struct pages, so it can only go as one piece with the memory "
                                   "that was added with it."),
-    "cma": (WARNING, "It holds a CMA area: its pages are movable, but removing it shrinks CMA and "
-                     "can make later contiguous allocations fail."),
     "movable-ratio": (WARNING, "ZONE_MOVABLE outgrows what the kernel zones can back: above the "
                                "MOVABLE:KERNEL ratio memory_hotplug.auto_movable_ratio expresses "
                                "(301% by default; virtio-mem's guidance), the kernel can run out of "
@@ -54,6 +55,10 @@ REASONS: dict[str, tuple[str, str]] = {
     "input-missing": (UNKNOWN, "An input the audit needs is missing or denied."),
     "no-zone-info": (UNKNOWN, "The zone of this memory is unknown (no valid_zones and no zoneinfo)."),
 }
+
+
+#: Codes about the platform's ability to eject memory, not the kernel's ability to offline it.
+FIRMWARE_CODES = frozenset({"not-hotpluggable", "no-srat", "kernel-node"})
 
 
 @dataclass(frozen=True)
@@ -86,14 +91,3 @@ def verdict(reasons: list[Reason]) -> bool | None:
     if any(r.severity == UNKNOWN for r in reasons):
         return None
     return True
-
-
-def dedupe(reasons: list[Reason]) -> list[Reason]:
-    """The reasons in first-seen order without repeats."""
-    seen: set[Reason] = set()
-    out = []
-    for r in reasons:
-        if r not in seen:
-            seen.add(r)
-            out.append(r)
-    return out

@@ -23,7 +23,7 @@ def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | N
         "cmdline": f.cmdline,
         "audited_at": audited_at,
         "block_size": f.block_size,
-        "nodes": [{"node": n.node, "removable": n.removable, "ready": n.ready,
+        "nodes": [{"node": n.node, "offlinable": n.offlinable, "removable": n.removable, "ready": n.ready,
                    "present": n.present_pages << PAGE_SHIFT, "movable": n.movable_pages << PAGE_SHIFT,
                    "kernel": n.kernel_pages << PAGE_SHIFT, "reasons": _reasons(n.reasons)} for n in a.nodes],
         "blocks": [{"block": v.block.number, "range": fmt_range(v.block.start, v.block.end),
@@ -52,7 +52,14 @@ def _yes(value: bool | None) -> str:
 
 
 def _codes(reasons: list[Reason]) -> str:
-    return ",".join(dict.fromkeys(r.code for r in reasons)) or "-"
+    return ", ".join(dict.fromkeys(r.code for r in reasons)) or "-"
+
+
+def _columns(prefix: str, text: str, width: int = 79) -> list[str]:
+    """``prefix`` then ``text``, wrapped under itself so no line passes ``width``."""
+    room = max(width - len(prefix), 20)
+    parts = textwrap.wrap(text, room, break_on_hyphens=False, break_long_words=False) or [""]
+    return [prefix + parts[0]] + [" " * len(prefix) + p for p in parts[1:]]
 
 
 def block_groups(blocks: list[BlockVerdict]) -> list[list[BlockVerdict]]:
@@ -75,25 +82,25 @@ def render(a: Audit, requirements: list[dict[str, Any]] | None = None) -> str:
     f = a.facts
     lines = [f"host {f.host or '-'}  kernel {f.release or '?'}",
              *_wrap(f"cmdline: {f.cmdline or '?'}", "  "), "",
-             f"{'NODE':>4} {'PRESENT':>8} {'MOVABLE':>8} {'REMOVABLE':>9} {'READY':>5}  REASONS"]
+             f"{'NODE':>4} {'PRESENT':>8} {'MOVABLE':>8} {'OFFL':>4} {'REMV':>4} {'READY':>5}  REASONS"]
     for n in a.nodes:
-        lines.append(f"{n.node:>4} {fmt_size(n.present_pages << PAGE_SHIFT):>8} "
-                     f"{fmt_size(n.movable_pages << PAGE_SHIFT):>8} {_yes(n.removable):>9} {_yes(n.ready):>5}  "
-                     f"{_codes(n.reasons)}")
+        lines += _columns(f"{n.node:>4} {fmt_size(n.present_pages << PAGE_SHIFT):>8} "
+                          f"{fmt_size(n.movable_pages << PAGE_SHIFT):>8} {_yes(n.offlinable):>4} "
+                          f"{_yes(n.removable):>4} {_yes(n.ready):>5}  ", _codes(n.reasons))
     if a.ranges:
         lines += ["", f"{'RANGE':<37} {'SIZE':>6} {'KIND':<4} {'NODE':>4} {'HOTPLUG':>7} {'REMOVABLE':>9}"]
         for r in a.ranges:
             lines.append(f"{fmt_range(r.start, r.end):<37} {fmt_size(r.end - r.start):>6} {r.kind:<4} "
                          f"{'-' if r.node is None else r.node:>4} {_yes(r.hotpluggable):>7} {_yes(r.removable):>9}")
             if r.reasons:
-                lines.append(f"{'':6}{_codes(r.reasons)}")
+                lines += _columns(" " * 6, _codes(r.reasons))
     lines += ["", f"{'BLOCKS':<12} {'SIZE':>6} {'STATE':<7} {'NODE':>4} {'ZONES':<12} {'OFFL':>4} {'REMV':>4}  REASONS"]
     for g in block_groups(a.blocks):
         v = g[0]
         nums = block_list([x.block.number for x in g]).split(" ", 1)[1]
-        lines.append(f"{nums:<12} {fmt_size(g[-1].block.end - v.block.start):>6} {v.block.state:<7} "
-                     f"{'-' if v.block.node is None else v.block.node:>4} {'/'.join(v.zones) or '-':<12} "
-                     f"{_yes(v.offlinable):>4} {_yes(v.removable):>4}  {_codes(v.reasons)}")
+        lines += _columns(f"{nums:<12} {fmt_size(g[-1].block.end - v.block.start):>6} {v.block.state:<7} "
+                          f"{'-' if v.block.node is None else v.block.node:>4} {'/'.join(v.zones) or '-':<12} "
+                          f"{_yes(v.offlinable):>4} {_yes(v.removable):>4}  ", _codes(v.reasons))
     used = [r for n in a.nodes for r in n.reasons] + _all_reasons(a)
     lines += ["", "Reasons:"]
     for code in dict.fromkeys(r.code for r in used):
@@ -108,7 +115,7 @@ def render(a: Audit, requirements: list[dict[str, Any]] | None = None) -> str:
     if a.advice:
         lines += ["", "Advice:"]
         for adv in a.advice:
-            lines.append(f"  {adv['summary']}")
+            lines += _wrap(f"  {adv['summary']}", "    ")
             lines += [f"    {d}" for d in adv.get("diff", [])]
     if f.problems:
         lines += ["", "Could not read:"] + [f"  {p}" for p in f.problems]

@@ -11,7 +11,7 @@ from observer.errors import EXIT_BAD_INPUT, CommandError
 from probes.root import RootError, open_root
 
 #: Subcommand modules under observer.commands, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("srat", "show", "snapshot", "watch", "replay", "audit")
+COMMANDS: tuple[str, ...] = ("srat", "show", "plan", "check", "snapshot", "watch", "replay", "audit", "map", "summary")
 
 EPILOG = """exit status: 0 fine, 1 findings, 2 bad input or usage, 3 cannot tell (an input is missing or denied)
 

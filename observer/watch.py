@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import select
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from observer.trace import Observation, Verdict
 from observer.watch_rules import Group, expected_zone
 from probes.bpf.decode import HotplugEvent
 from probes.root import Root
-from probes.sysfs_poll import (Block, HotplugState, KERNEL_ZONES, ZoneSpan, diff_states, read_block, read_state,
+from probes.sysfs_poll import (Block, HotplugState, KERNEL_ZONES, ZoneSpan, diff_states, read_block, read_policy,
+                               read_state,
                                with_block)
 from probes.uevent import UEvent, UeventListener
 
@@ -56,6 +57,8 @@ class Checker:
                                       f"reconciled from sysfs")
         if obs.source not in (self.checked, "reconcile"):
             return None
+        if "policy" in obs.detail:  # the policy read when the event was handled (it can change at run time)
+            self.state = replace(self.state, **obs.detail["policy"])  # type: ignore[arg-type]
         return getattr(self, f"_{obs.action}")(obs)
 
     # -- one method per action: check, then apply -------------------------------------------------
@@ -103,7 +106,7 @@ class Checker:
 
     def _zone_verdict(self, obs: Observation, n: int, node: int) -> Verdict:
         bp = self.state.block_pages
-        group = self._group_of(n)
+        group = _kernel_group(obs) or self._group_of(n)
         otype = obs.online_type or (self.state.auto_online if n in self._auto else None)
         if otype is not None and otype.startswith("online"):
             zone, why = expected_zone(self.state, otype, node, n * bp, bp, group)
@@ -166,7 +169,7 @@ class Checker:
             lo, hi = start, start + nr
         else:
             lo, hi = min(span.start_pfn, start), max(span.start_pfn + span.spanned, start + nr)
-        self._set_zone(node, zone, ZoneSpan(lo, hi - lo, span.present + nr))
+        self._set_zone(node, zone, replace(span, start_pfn=lo, spanned=hi - lo, present=span.present + nr))
 
     def _apply_offline(self, node: int, zone: str, start: int, nr: int) -> None:
         span = self.state.zones.get((node, zone))
@@ -182,8 +185,8 @@ class Checker:
                 hi = min(hi, max(rest) + bp) if start + nr >= hi else hi
             else:
                 lo, hi = 0, 0
-        self._set_zone(node, zone, ZoneSpan(lo if hi > lo else None, max(hi - lo, 0),
-                                            max(span.present - nr, 0)))
+        self._set_zone(node, zone, replace(span, start_pfn=lo if hi > lo else None, spanned=max(hi - lo, 0),
+                                           present=max(span.present - nr, 0)))
 
     def _set_zone(self, node: int, zone: str, span: ZoneSpan) -> None:
         zones = dict(self.state.zones)
@@ -284,6 +287,12 @@ class Watcher:
         self.seq += 1
         return Observation(seq=self.seq, t=self._now(), **kw)  # type: ignore[arg-type]
 
+    def _detail(self, action: str, detail: dict[str, object]) -> dict[str, object]:
+        """``detail`` plus, for an add or online, the onlining policy in force now."""
+        if action in ("add", "online"):
+            detail["policy"] = read_policy(self.root)
+        return detail
+
     def _bpf_lost(self, count: int) -> None:
         self.lost["bpf"] += count
         self.emit(self._next(source="bpf", action="lost", detail={"count": count}))
@@ -312,7 +321,7 @@ class Watcher:
             obs = self._next(source="bpf", action=ev.kind, block=block, start_pfn=ev.start_pfn,
                              nr_pages=ev.nr_pages, node=ev.node, zone=ev.zone, online_type=ev.online_type,
                              result=ev.result, error=ev.error, duration_us=ev.duration_ns / 1000,
-                             detail=_bpf_detail(ev), raw=raw.hex())
+                             detail=self._detail(ev.kind, _bpf_detail(ev)), raw=raw.hex())
             self._track(obs)
             self.emit(obs)
 
@@ -329,10 +338,10 @@ class Watcher:
             self.lost["uevent"] += overflows
             self.emit(self._next(source="uevent", action="lost", detail={"count": overflows, "errno": "ENOBUFS"}))
             self._need_reconcile = True
-        for ev in events:
-            self._on_uevent(ev)
+        for raw, ev in events:
+            self._on_uevent(raw, ev)
 
-    def _on_uevent(self, ev: UEvent) -> None:
+    def _on_uevent(self, raw: bytes, ev: UEvent) -> None:
         n = ev.block
         if n is None or ev.action not in ACTIONS or ev.synthetic:
             return
@@ -347,8 +356,8 @@ class Watcher:
             zone = known.zone
         env = dict(ev.env)
         obs = self._next(source="uevent", action=ev.action, block=n, start_pfn=n * bp, nr_pages=bp,
-                         node=node, zone=zone, detail={"seqnum": env.get("SEQNUM")},
-                         raw=_uevent_bytes(ev).hex())
+                         node=node, zone=zone, detail=self._detail(ev.action, {"seqnum": env.get("SEQNUM")}),
+                         raw=raw.hex())
         self._track(obs)
         self.emit(obs)
 
@@ -378,7 +387,7 @@ class Watcher:
         bp = new.block_pages
         for ch in changes:
             self.emit(self._next(source=source, action=ch.action, block=ch.block, start_pfn=ch.block * bp,
-                                 nr_pages=bp, node=ch.node, zone=ch.zone))
+                                 nr_pages=bp, node=ch.node, zone=ch.zone, detail=self._detail(ch.action, {})))
         if source == "reconcile":
             self.reconciled += len(changes)
         self.state = new
@@ -402,14 +411,20 @@ def _blocks(obs: Observation, bp: int) -> list[int]:
     return list(range(obs.start_pfn // bp, (obs.start_pfn + obs.nr_pages + bp - 1) // bp))
 
 
+def _kernel_group(obs: Observation) -> Group | None:
+    """The static memory group the kernel passed to online_pages (bpf events), before this block."""
+    g = obs.detail.get("group")
+    if not isinstance(g, dict) or g.get("dynamic"):
+        return None  # dynamic groups (virtio-mem) decide per unit: not modelled
+    return Group(int(g["max_pages"]), int(g["present_kernel_pages"]), int(g["present_movable_pages"]))
+
+
 def _bpf_detail(ev: HotplugEvent) -> dict[str, object]:
     d: dict[str, object] = {"pid": ev.pid, "comm": ev.comm}
+    if ev.group is not None:
+        d["group"] = asdict(ev.group)
     if ev.kind == "offline":
         d.update(isolation_checks=ev.isolation_checks, isolation_failures=ev.isolation_failures,
                  migrated=ev.migrated, migrate_failed=ev.migrate_failed)
     return d
-
-
-def _uevent_bytes(ev: UEvent) -> bytes:
-    return (f"{ev.action}@{ev.devpath}\0" + "".join(f"{k}={v}\0" for k, v in ev.env)).encode()
 

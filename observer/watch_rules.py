@@ -1,21 +1,19 @@
-"""The zone the kernel should pick when onlining a hot-added range, from a :class:`HotplugState`.
+"""The zone an online should pick, by the model's hot-add rules, for the watch's live state.
 
-A minimal stand-in for the model's hot-add rules (observer.model.hotplug did not
-exist when the observer was written). It follows ``mm/memory_hotplug.c``
-(``zone_for_pfn_range``, ``default_kernel_zone_for_pfn``, ``default_zone_for_pfn``,
-``auto_movable_zone_for_pfn``, ``auto_movable_can_online_movable``), as paraphrased in
-the project's kernel-rules notes §4.3. Known approximation: the kernel's
-``present_early_pages`` (boot memory) is taken as the kernel zones' present pages
-in the snapshot the watch started from, so memory hot-added before that snapshot
-counts as early.
+The decision is :func:`observer.model.hotplug.zone_for_range` (``mm/memory_hotplug.c``
+``zone_for_pfn_range`` and the contig-zones / auto-movable rules it follows); this
+module only feeds it the watch's :class:`~probes.sysfs_poll.HotplugState` and
+words the reason. The auto-movable ratio counts as early kernel memory the
+kernel zones' present pages when the watch started (``present_early`` of the
+snapshot), so memory hot-added before the watch started counts as early.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from probes.sysfs_poll import KERNEL_ZONES, HotplugState
-
-ONLINE_TYPES = ("online", "online_kernel", "online_movable")
+from observer.model.hotplug import LiveZone, Policy, zone_for_range
+from observer.model.zones import MOVABLE, ZONES
+from probes.sysfs_poll import HotplugState
 
 
 @dataclass(frozen=True)
@@ -27,76 +25,47 @@ class Group:
     online_movable_pages: int
 
 
-def _intersects(state: HotplugState, nid: int, zone: str, start: int, nr: int) -> bool:
-    """``zone_intersects``: false for an empty zone, else the spans overlap."""
-    span = state.zones.get((nid, zone))
-    if span is None or span.spanned == 0 or span.start_pfn is None:
-        return False
-    return start < span.start_pfn + span.spanned and start + nr > span.start_pfn
+def live_zones(state: HotplugState) -> dict[int, dict[int, LiveZone]]:
+    """The model's per-node zone table for ``state`` (every zone, empty ones included)."""
+    nodes = {nid for nid, _ in state.zones} | {b.node for b in state.blocks.values() if b.node is not None}
+    live = {nid: {z: LiveZone(0, 0, 0, 0) for z in range(len(ZONES))} for nid in nodes}
+    for (nid, name), span in state.zones.items():
+        if name in ZONES:
+            live[nid][ZONES.index(name)] = LiveZone(span.start_pfn or 0, span.spanned, span.present,
+                                                    span.present_early)
+    return live
 
 
-def default_kernel_zone(state: HotplugState, nid: int, start: int, nr: int) -> tuple[str, str]:
-    """``default_kernel_zone_for_pfn``: the first of DMA, DMA32 whose span meets the range, else Normal."""
-    for zone in KERNEL_ZONES[:-1]:
-        if _intersects(state, nid, zone, start, nr):
-            return zone, f"range meets node {nid}'s {zone} span"
-    return "Normal", "kernel zone for a range outside DMA/DMA32"
-
-
-def _contig_zones(state: HotplugState, nid: int, start: int, nr: int) -> tuple[str, str]:
-    """``default_zone_for_pfn``: inherit the one zone whose span the range meets, else the default."""
-    kernel, _ = default_kernel_zone(state, nid, start, nr)
-    in_k = _intersects(state, nid, kernel, start, nr)
-    in_m = _intersects(state, nid, "Movable", start, nr)
-    if in_k != in_m:
-        zone = kernel if in_k else "Movable"
-        return zone, f"contig-zones: range meets only node {nid}'s {zone} span"
-    where = "both Normal and Movable spans" if in_k else "no zone span"
-    if state.movable_node:
-        return "Movable", f"contig-zones: range meets {where}; movable_node set"
-    return kernel, f"contig-zones: range meets {where}; movable_node not set"
-
-
-def _can_online_movable(state: HotplugState, nid: int | None, nr: int) -> tuple[bool, str]:
-    """``auto_movable_can_online_movable``: MOVABLE + nr <= ratio% x early kernel pages."""
-    kernel = movable = 0
-    for (node, zone), span in state.zones.items():
-        if nid is not None and node != nid:
-            continue
-        if zone in KERNEL_ZONES:
-            kernel += span.present
-        elif zone == "Movable":
-            movable += span.present
-    limit = state.auto_movable_ratio * kernel // 100
-    where = "system" if nid is None else f"node {nid}"
-    return movable + nr <= limit, f"{where}: movable {movable}+{nr} pages vs {state.auto_movable_ratio}% of kernel {kernel}"
-
-
-def _auto_movable(state: HotplugState, nid: int, start: int, nr: int, group: Group | None) -> tuple[str, str]:
-    if state.auto_movable_ratio == 0:
-        return default_kernel_zone(state, nid, start, nr)[0], "auto-movable: ratio 0"
-    if group is not None:
-        if group.online_kernel_pages:
-            return default_kernel_zone(state, nid, start, nr)[0], "auto-movable: part of the DIMM is already in a kernel zone"
-        nr = group.max_pages - group.online_movable_pages
-    ok, why = _can_online_movable(state, None, nr)
-    if ok and state.auto_movable_numa_aware:
-        ok, why = _can_online_movable(state, nid, nr)
-    if not ok:
-        return default_kernel_zone(state, nid, start, nr)[0], f"auto-movable: ratio exceeded ({why})"
-    return "Movable", f"auto-movable: fits the ratio ({why})"
+def policy(state: HotplugState) -> Policy:
+    return Policy(state.auto_online, state.online_policy == "auto-movable", state.auto_movable_ratio,
+                  state.auto_movable_numa_aware, state.movable_node)
 
 
 def expected_zone(state: HotplugState, online_type: str, nid: int, start_pfn: int, nr_pages: int,
                   group: Group | None = None) -> tuple[str, str]:
-    """``zone_for_pfn_range``: the zone name an online of this type should pick, and why."""
-    if online_type == "online_kernel":
-        zone, why = default_kernel_zone(state, nid, start_pfn, nr_pages)
-        return zone, f"online_kernel: {why}"
-    if online_type == "online_movable":
-        return "Movable", "online_movable asks for ZONE_MOVABLE"
+    """The zone name an online of ``online_type`` should pick for the range, and why (one phrase)."""
+    live = live_zones(state)
+    live.setdefault(nid, {z: LiveZone(0, 0, 0, 0) for z in range(len(ZONES))})
+    pol = policy(state)
+    if online_type == "online" and pol.auto_movable and group is not None and group.online_kernel_pages:
+        zone = zone_for_range("online_kernel", nid, live, start_pfn, nr_pages, pol)
+        return ZONES[zone], "auto-movable: part of the DIMM is already in a kernel zone"
+    need = group.max_pages - group.online_movable_pages if group is not None else None
+    zone = zone_for_range(online_type, nid, live, start_pfn, nr_pages, pol, need)
+    return ZONES[zone], _why(online_type, pol, live, nid, start_pfn, nr_pages, need, zone)
+
+
+def _why(online_type: str, pol: Policy, live: dict[int, dict[int, LiveZone]], nid: int, start: int, nr: int,
+         need: int | None, zone: int) -> str:
+    met = [ZONES[z] for z, lz in live[nid].items() if lz.intersects(start, nr)]
+    spans = f"range meets node {nid}'s {'/'.join(met)} span" if met else f"range meets no zone span of node {nid}"
     if online_type != "online":
-        raise ValueError(f"unknown online type {online_type!r}")
-    if state.online_policy == "auto-movable":
-        return _auto_movable(state, nid, start_pfn, nr_pages, group)
-    return _contig_zones(state, nid, start_pfn, nr_pages)
+        return f"{online_type}: {spans}"
+    if pol.auto_movable:
+        movable = sum(z[MOVABLE].present for z in live.values())
+        early = sum(lz.present_early for z in live.values() for i, lz in z.items() if i != MOVABLE)
+        fits = "fits" if zone == MOVABLE else "exceeds"
+        return (f"auto-movable: movable {movable} + {need if need is not None else nr} pages {fits} "
+                f"{pol.ratio}% of early kernel {early}")
+    node = "movable_node set" if pol.movable_node else "movable_node not set"
+    return f"contig-zones: {spans}; {node}"

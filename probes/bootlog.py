@@ -31,6 +31,7 @@ _MEM = rf"\[mem ({_HEX})-({_HEX})\]"
 # A line's prefix: optional syslog level '<6>', timestamp '[    1.234567]', caller id '[    T1]'.
 _STAMP = re.compile(r"(?:<\d+>)?\[\s*(\d+)\.(\d+)\](?:\[\s*[TC]\d+\])? ?")
 _KMSG = re.compile(r"(\d+),(\d+),(\d+),[^;]*;")
+_KMSG_DICT = re.compile(r" [A-Z_]+=")  # a /dev/kmsg continuation line: ' SUBSYSTEM=acpi'
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 E = TypeVar("E", bound=ev.Event)
@@ -114,10 +115,6 @@ class BootLog:
     def memblock_calls(self) -> list[ev.Event]:
         """memblock=debug calls (ranges and allocation requests), empty without memblock=debug."""
         return [e for e in self.events if isinstance(e, (ev.MemblockRange, ev.MemblockAlloc))]
-
-
-def _int(text: str) -> int:
-    return int(text, 0) if text[:2] in ("0x", "0X") else int(text)
 
 
 def _range(lo: str, hi: str, lineno: int) -> tuple[int, int]:
@@ -216,6 +213,11 @@ def _numa_distance(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.NumaNote(n, t, "distance_table", int(m.group(1)))
 
 
+@_on("NUMA", r"NUMA: nodes only cover (\d+)MB of your (\d+)MB e820 RAM")
+def _numa_coverage(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    return ev.NumaCoverageRejected(n, t, int(m.group(1)) << 20, int(m.group(2)) << 20)
+
+
 @_on("NUMA", r"NUMA turned off")
 def _numa_off(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.NumaNote(n, t, "off")
@@ -267,7 +269,7 @@ _MB_ALLOC = re.compile(rf"(memblock_\w+): (\d+) bytes align=({_HEX}) (?:nid=(-?\
 
 
 def _memblock(msg: str, n: int, t: int | None) -> ev.Event | None:
-    if m := _MB_RANGE.match(msg):
+    if "[" in msg and (m := _MB_RANGE.match(msg)):
         nid, flags = m.group(4), m.group(5)
         return ev.MemblockRange(n, t, m.group(1), *_range(m.group(2), m.group(3), n), m.group(6),
                                 int(nid) if nid else None, int(flags, 16) if flags else None)
@@ -355,16 +357,9 @@ def _messages(text: str) -> Iterator[tuple[int, int | None, str]]:
         elif line[0].isdigit() and (m := _KMSG.match(line)):
             yield n, int(m.group(3)), line[m.end():]
             continue
-        elif line[0] == " " and "=" in line and _is_kmsg_dict(line):
+        elif line[0] == " " and _KMSG_DICT.match(line):
             continue
         yield n, None, line
-
-
-_DICT = re.compile(r" [A-Z_]+=")
-
-
-def _is_kmsg_dict(line: str) -> bool:
-    return bool(_DICT.match(line))
 
 
 def parse_boot_log(text: str) -> BootLog:

@@ -162,6 +162,17 @@ class NumaNote(Event):
 
 
 @dataclass(frozen=True)
+class NumaCoverageRejected(Event):
+    """``NUMA: nodes only cover 5119MB of your 6143MB e820 RAM. Not used.``: the SRAT's nodes
+    miss too much RAM and the kernel drops them (numa_meminfo_cover_memory, arch/x86/mm/numa.c;
+    mm/numa_memblks.c since 6.12). Sizes in bytes, as the kernel rounded them to MiB."""
+
+    kind: ClassVar[str] = "numa_coverage_rejected"
+    covered: int
+    e820_ram: int
+
+
+@dataclass(frozen=True)
 class FakeNode(Event):
     """``Faking a node at [mem ..]`` (dummy_numa_init, ``node`` None) or ``Faking node N at [mem ..]`` (numa=fake)."""
 

@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterator
 
 from probes.reading import Reading, Status
 
@@ -36,32 +36,83 @@ class RootError(Exception):
 
 
 class Root:
-    """Reads files below ``prefix``; records every relative path it touched."""
+    """Reads files below ``prefix``; records every relative path it touched.
+
+    Confinement in a snapshot costs one lstat per directory, not a realpath per file:
+    each directory's real path is resolved once (a link among them is resolved and
+    checked to stay inside) and cached, and the last component is opened with
+    O_NOFOLLOW, so a final link is resolved and checked only when there is one.
+    """
+
+    #: Resolved directories kept (a bound, so a walk over 100k block dirs stays small).
+    DIR_CACHE = 4096
 
     def __init__(self, prefix: str | os.PathLike[str] = "/") -> None:
         self.prefix = os.path.realpath(os.fspath(prefix))
         self.live = self.prefix == "/"
         self.touched: set[str] = set()
+        self._dirs: dict[str, str] = {"": self.prefix}
 
     def __repr__(self) -> str:
         return f"Root({self.prefix!r})"
 
-    def _path(self, rel: str) -> str:
-        """The real path of ``rel``; raises PermissionError-like RootEscape if it leaves."""
-        rel = rel.lstrip("/")
-        path = os.path.join(self.prefix, rel)
-        if self.live:
-            return path
+    def _resolved(self, path: str) -> str:
+        """``path`` with every link resolved; raises _Escape when it leaves the root."""
         real = os.path.realpath(path)
         if real != self.prefix and not real.startswith(self.prefix + os.sep):
-            raise _Escape(rel)
+            raise _Escape(path)
         return real
+
+    def _dir(self, rel: str) -> str:
+        """The real path of directory ``rel`` (normalised, no ``..``), each component checked once."""
+        real = self._dirs.get(rel)
+        if real is not None:
+            return real
+        parent, _, name = rel.rpartition("/")
+        path = os.path.join(self._dir(parent), name)
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            path = self._resolved(path)
+        if len(self._dirs) >= self.DIR_CACHE:
+            self._dirs = {"": self.prefix}
+        self._dirs[rel] = path
+        return path
+
+    def _near(self, rel: str) -> str:
+        """``rel`` below the root with every directory checked; the last component may be a link,
+        so open it with O_NOFOLLOW or pass it to :meth:`_path`. Raises _Escape."""
+        if self.live:
+            return os.path.join(self.prefix, rel)
+        parts = [p for p in rel.split("/") if p and p != "."]
+        if ".." in parts:
+            return self._resolved(os.path.join(self.prefix, rel))
+        if not parts:
+            return self.prefix
+        return os.path.join(self._dir("/".join(parts[:-1])), parts[-1])
+
+    def _path(self, rel: str) -> str:
+        """The real path of ``rel`` with a final link followed; raises _Escape if it leaves."""
+        path = self._near(rel)
+        if not self.live and os.path.islink(path):
+            return self._resolved(path)
+        return path
+
+    def _open(self, rel: str, flags: int) -> int:
+        """An fd for ``rel`` opened with ``flags``, following a final link only inside the root."""
+        if self.live:
+            return os.open(os.path.join(self.prefix, rel), flags | os.O_CLOEXEC)
+        path = self._near(rel)
+        try:
+            return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+        return os.open(self._resolved(path), flags | os.O_CLOEXEC)
 
     def _read(self, rel: str, fn):  # type: ignore[no-untyped-def]
         rel = rel.lstrip("/")
         self.touched.add(rel)
         try:
-            return Reading(rel, Status.OK, fn(self._path(rel)))
+            return Reading(rel, Status.OK, fn(rel))
         except _Escape:
             return Reading(rel, Status.MALFORMED, None, "a link leaves the root; refused")
         except (FileNotFoundError, NotADirectoryError):
@@ -79,22 +130,64 @@ class Root:
 
     def read_bytes(self, rel: str) -> Reading[bytes]:
         """The whole file as bytes."""
-        return self._read(rel, _read_file)
+        return self._read(rel, lambda r: _read_fd(self._open(r, os.O_RDONLY)))
 
     def read_text(self, rel: str) -> Reading[str]:
         """The whole file as text (UTF-8; the kernel writes ASCII)."""
-        return self._read(rel, lambda p: _read_file(p).decode("utf-8"))
+        return self._read(rel, lambda r: _read_fd(self._open(r, os.O_RDONLY)).decode("utf-8"))
 
     def listdir(self, rel: str) -> Reading[list[str]]:
         """The names in a directory, sorted."""
-        return self._read(rel, lambda p: sorted(os.listdir(p)))
+        return self._read(rel, lambda r: sorted(os.listdir(self._path(r))))
+
+    def scan(self, rel: str, files: Collection[str]) -> Reading[tuple[list[str], dict[str, str]]]:
+        """A sysfs directory in one pass: its names (unsorted) and the text of each of ``files``
+        present in it, every file opened relative to the directory's fd.
+
+        For sysfs attributes and regular files only: one read of a buffer larger than a page
+        returns the whole attribute (fs/sysfs/file.c: a show() fills at most PAGE_SIZE), so a
+        short read ends the file. Only ``rel`` is recorded in :attr:`touched`.
+        """
+        rel = rel.lstrip("/")
+        self.touched.add(rel)
+        try:
+            dfd = self._open(rel, os.O_RDONLY | os.O_DIRECTORY)
+        except (_Escape, OSError) as exc:
+            return self._read(rel, lambda r: _raise(exc))
+        try:
+            names = os.listdir(dfd)
+            texts: dict[str, str] = {}
+            for name in files:
+                if name not in names:
+                    continue
+                try:
+                    fd = os.open(name, _SCAN_FLAGS, dir_fd=dfd)
+                except OSError as exc:
+                    if exc.errno != errno.ELOOP or self.live:
+                        raise
+                    r = self.read_text(f"{rel}/{name}")  # a link: resolved and checked
+                    if not r.ok:
+                        return Reading(r.source, r.status, None, r.problem)
+                    texts[name] = r.value or ""
+                    continue
+                texts[name] = _read_fd(fd, short_is_eof=True).decode("utf-8")
+            return Reading(rel, Status.OK, (names, texts))
+        except OSError as exc:
+            fname = f"{rel}/{exc.filename}" if isinstance(exc.filename, str) else rel
+            return self._read(fname, lambda r: _raise(exc))
+        except UnicodeDecodeError:
+            return Reading(rel, Status.MALFORMED, None, "not text")
+        finally:
+            os.close(dfd)
 
     def readlink(self, rel: str) -> Reading[str]:
         """The target of a symlink, as written (sysfs links are relative)."""
         rel = rel.lstrip("/")
         self.touched.add(rel)
         try:
-            return Reading(rel, Status.OK, os.readlink(os.path.join(self.prefix, rel)))
+            return Reading(rel, Status.OK, os.readlink(self._near(rel)))  # the link itself is not followed
+        except _Escape:
+            return Reading(rel, Status.MALFORMED, None, "a link leaves the root; refused")
         except (FileNotFoundError, NotADirectoryError):
             return Reading(rel, Status.ABSENT, None, "absent")
         except OSError as exc:
@@ -103,15 +196,15 @@ class Root:
     def exists(self, rel: str) -> bool:
         """True when ``rel`` exists inside the root."""
         try:
-            return os.path.exists(self._path(rel))
-        except _Escape:
+            return os.path.exists(self._path(rel.lstrip("/")))
+        except (_Escape, OSError):
             return False
 
     def is_dir(self, rel: str) -> bool:
         """True when ``rel`` is a directory inside the root."""
         try:
-            return os.path.isdir(self._path(rel))
-        except _Escape:
+            return os.path.isdir(self._path(rel.lstrip("/")))
+        except (_Escape, OSError):
             return False
 
 
@@ -119,11 +212,25 @@ class _Escape(Exception):
     pass
 
 
-def _read_file(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+_SCAN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Larger than any sysfs attribute (PAGE_SIZE), so one read returns all of one.
+_CHUNK = 1 << 16
+
+
+def _raise(exc: BaseException):  # type: ignore[no-untyped-def]
+    raise exc
+
+
+def _read_fd(fd: int, short_is_eof: bool = False) -> bytes:
+    """Everything ``fd`` reads until EOF (closing it); ``short_is_eof`` stops at the first short
+    read, which ends a regular file or a sysfs attribute but not a procfs seq_file."""
     try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
+        chunk = os.read(fd, _CHUNK)
+        if short_is_eof and len(chunk) < _CHUNK:
+            return chunk
+        chunks = [chunk]
+        while chunk:
+            chunk = os.read(fd, _CHUNK)
             chunks.append(chunk)
         return b"".join(chunks)
     finally:

@@ -150,8 +150,9 @@ def parse_srat(blob: bytes) -> Srat:
             raise ParseError(f"zero-length subtable (type {kind}) at offset {off:#x}")
         if off + sublen > length:
             raise ParseError(f"subtable (type {kind}, length {sublen}) at offset {off:#x} runs past the end")
-        if sublen < _MIN_LEN.get(kind, 2):
-            raise ParseError(f"subtable type {kind} at offset {off:#x} is {sublen} bytes, needs {_MIN_LEN[kind]}")
+        need = _MIN_LEN.get(kind, 2)
+        if sublen < need:
+            raise ParseError(f"subtable type {kind} at offset {off:#x} is {sublen} bytes, needs {need}")
         _decode_subtable(blob, off, kind, sublen, rev, out)
         off += sublen
     return Srat(header, table_rev, *(tuple(out[k]) for k in ("memory", "processors", "gicc", "generic", "others")))

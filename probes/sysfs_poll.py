@@ -34,11 +34,16 @@ class Block:
 
 @dataclass(frozen=True)
 class ZoneSpan:
-    """A zone of one node as /proc/zoneinfo shows it (start is None for an unpopulated zone)."""
+    """A zone of one node as /proc/zoneinfo shows it (start is None for an unpopulated zone).
+
+    ``present_early`` is ``present`` when the watch started: what the auto-movable
+    ratio counts as boot ("early") kernel memory; events change only ``present``.
+    """
 
     start_pfn: int | None
     spanned: int
     present: int
+    present_early: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class HotplugState:
             "online_policy": self.online_policy, "auto_movable_ratio": self.auto_movable_ratio,
             "auto_movable_numa_aware": self.auto_movable_numa_aware, "movable_node": self.movable_node,
             "blocks": {str(n): [b.state, b.node, b.zone, list(b.valid_zones)] for n, b in sorted(self.blocks.items())},
-            "zones": [[nid, name, z.start_pfn, z.spanned, z.present] for (nid, name), z in sorted(self.zones.items())],
+            "zones": [[nid, name, z.start_pfn, z.spanned, z.present, z.present_early] for (nid, name), z in sorted(self.zones.items())],
         }
 
 
@@ -72,8 +77,8 @@ def state_from_json(obj: object) -> HotplugState:
     try:
         assert isinstance(obj, dict)
         blocks = {int(n): Block(str(s), _opt_int(nid), z, tuple(vz)) for n, (s, nid, z, vz) in obj["blocks"].items()}
-        zones = {(int(nid), str(name)): ZoneSpan(_opt_int(start), int(spanned), int(present))
-                 for nid, name, start, spanned, present in obj["zones"]}
+        zones = {(int(nid), str(name)): ZoneSpan(_opt_int(start), int(spanned), int(present), int(early))
+                 for nid, name, start, spanned, present, early in obj["zones"]}
         return HotplugState(str(obj["release"]), int(obj["block_size"]), str(obj["auto_online"]),
                             str(obj["online_policy"]), int(obj["auto_movable_ratio"]),
                             bool(obj["auto_movable_numa_aware"]), bool(obj["movable_node"]), blocks, zones)
@@ -95,7 +100,7 @@ def parse_zoneinfo_spans(text: str) -> dict[tuple[int, str], ZoneSpan]:
         if key is not None:
             if "spanned" not in vals or "present" not in vals:
                 raise ParseError(f"zoneinfo: node {key[0]} zone {key[1]} has no spanned/present line")
-            out[key] = ZoneSpan(vals.get("start_pfn"), vals["spanned"], vals["present"])
+            out[key] = ZoneSpan(vals.get("start_pfn"), vals["spanned"], vals["present"], vals["present"])
 
     for line in text.splitlines():
         m = re.match(r"Node (\d+), zone\s+(\S+)$", line)
@@ -143,6 +148,20 @@ def read_block(root: Root, number: int) -> Block | None:
     return Block(st, nodes[0] if len(nodes) == 1 else None, zone, valid)
 
 
+def read_policy(root: Root) -> dict[str, object]:
+    """The onlining policy now, as HotplugState fields (kernel defaults where a file is absent)."""
+    auto = root.read_text(f"{MEMORY}/auto_online_blocks")
+    policy = root.read_text(f"{PARAMS}/online_policy")
+    ratio = root.read_text(f"{PARAMS}/auto_movable_ratio")
+    aware = root.read_text(f"{PARAMS}/auto_movable_numa_aware")
+    return {
+        "auto_online": auto.value.strip() if auto.ok else "offline",  # type: ignore[union-attr]
+        "online_policy": policy.value.strip() if policy.ok else "contig-zones",  # type: ignore[union-attr]
+        "auto_movable_ratio": int(ratio.value) if ratio.ok and ratio.value.strip().isdigit() else 301,  # type: ignore[union-attr]
+        "auto_movable_numa_aware": aware.value.strip() == "Y" if aware.ok else True,  # type: ignore[union-attr]
+    }
+
+
 def read_state(root: Root, release: str) -> Reading[HotplugState]:
     """The whole hotplug state; ABSENT when the kernel has no memory hotplug sysfs."""
     size = root.read_text(f"{MEMORY}/block_size_bytes").map(lambda t: parse_int(t, 16, "block_size_bytes"))
@@ -154,19 +173,12 @@ def read_state(root: Root, release: str) -> Reading[HotplugState]:
     zones = root.read_text("proc/zoneinfo").map(parse_zoneinfo_spans)
     if not zones.ok:
         return zones  # type: ignore[return-value]
-    auto = root.read_text(f"{MEMORY}/auto_online_blocks")
-    policy = root.read_text(f"{PARAMS}/online_policy")
-    ratio = root.read_text(f"{PARAMS}/auto_movable_ratio")
-    aware = root.read_text(f"{PARAMS}/auto_movable_numa_aware")
     cmdline = root.read_text("proc/cmdline")
     return Reading(MEMORY, Status.OK, HotplugState(
         release=release,
         block_size=size.value,  # type: ignore[arg-type]
-        auto_online=auto.value.strip() if auto.ok else "offline",  # type: ignore[union-attr]
-        online_policy=policy.value.strip() if policy.ok else "contig-zones",  # type: ignore[union-attr]
-        auto_movable_ratio=int(ratio.value) if ratio.ok and ratio.value.strip().isdigit() else 301,  # type: ignore[union-attr]
-        auto_movable_numa_aware=(aware.value or "Y").strip() == "Y" if aware.ok else True,
         movable_node="movable_node" in (cmdline.value or "").split(),
+        **read_policy(root),  # type: ignore[arg-type]
         blocks=blocks.value,  # type: ignore[arg-type]
         zones=zones.value))  # type: ignore[arg-type]
 

@@ -115,9 +115,9 @@ class UeventListener:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def receive(self) -> tuple[list[UEvent], int]:
-        """Every memory uevent queued now, and how many overflows (ENOBUFS) were met."""
-        events: list[UEvent] = []
+    def receive(self) -> tuple[list[tuple[bytes, UEvent]], int]:
+        """Every memory uevent queued now (with its datagram), and how many overflows (ENOBUFS) were met."""
+        events: list[tuple[bytes, UEvent]] = []
         overflows = 0
         while True:
             try:
@@ -135,7 +135,7 @@ class UeventListener:
                 self.malformed.append((data, str(exc)))
                 continue
             if event.subsystem == "memory":
-                events.append(event)
+                events.append((data, event))
 
     def close(self) -> None:
         self._sock.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -18,16 +19,16 @@ from hypothesis import strategies as st
 
 from probes import bootlog
 from probes import bootlog_events as ev
-from probes.bootlog import BootLog, kmsg_record_to_dmesg, parse_boot_log, read_boot_log, read_boot_log_text
+from probes.bootlog import DMESG_PATH, BootLog, kmsg_record_to_dmesg, parse_boot_log, read_boot_log, read_boot_log_text
 from probes.reading import ParseError, Status
 from probes.root import Root, open_root
-from probes.srat import parse_srat, read_srat
+from probes.srat import SRAT_PATH, parse_srat, read_srat
 
 DATA = Path(__file__).parent / "data" / "bootlog"
 RECORDINGS = Path(__file__).parent.parent / "recordings"
 LOGS = sorted(DATA.glob("*.dmesg"))
 K61, K612 = "6.1.0-50-amd64", "6.12.95+deb12-amd64"
-GiB, MiB = 1 << 30, 1 << 20
+MiB = 1 << 20
 
 
 def load(name: str) -> BootLog:
@@ -170,6 +171,27 @@ def test_hotplug_srat_movable_node(kernel: str, nd2: tuple) -> None:
     assert (ramdisk.start, ramdisk.end) == (0xbfee3000, 0xbffe0000)
 
 
+def test_non_volatile_srat_6_12() -> None:
+    log = load("k612-3node-nonvolatile-hotplug-srat")
+    assert [(e.node, e.start, e.hotplug, e.non_volatile) for e in log.srat_ranges[4:]] == [
+        (2, 0x140000000, True, True), (2, 0x1c0000000, True, True)]
+    assert not any(e.non_volatile for e in log.srat_ranges[:4])
+
+
+def test_disabled_srat_entry_drops_numa_6_1() -> None:
+    # The table's fourth memory entry (node 1, 4-5 GiB) is disabled: the kernel prints no line for it,
+    # its RAM is uncovered, and the kernel gives up on the SRAT and fakes one node.
+    log = load("k61-3node-disabled-srat-entry")
+    assert [(e.node, e.start, e.end) for e in log.srat_ranges] == [
+        (0, 0, 0xa0000), (0, 0x100000, 0x80000000), (1, 0x80000000, 0xc0000000),
+        (2, 0x140000000, 0x1c0000000), (2, 0x1c0000000, 0x540000000)]
+    rejected, = log.of(ev.NumaCoverageRejected)
+    assert (rejected.covered, rejected.e820_ram) == (5119 * MiB, 6143 * MiB)
+    assert [n.what for n in log.of(ev.NumaNote)] == ["no_config"]
+    assert [(f.node, f.start, f.end) for f in log.of(ev.FakeNode)] == [(None, 0, 0x1c0000000)]
+    assert log.events.index(rejected) < log.events.index(log.of(ev.FakeNode)[0])
+
+
 def test_numa_off_fakes_one_node() -> None:
     log = load("k612-3node-numa-off")
     off, = log.of(ev.NumaNote)
@@ -177,6 +199,33 @@ def test_numa_off_fakes_one_node() -> None:
     assert off.what == "off" and (fake.node, fake.start, fake.end) == (None, 0, 0x1c0000000)
     assert log.srat_ranges == [] and spans(log.early_node_ranges) == [
         (0, 0x1000, 0x9f000), (0, 0x100000, 0xbffe0000), (0, 0x100000000, 0x1c0000000)]
+
+
+@pytest.mark.parametrize("kernel", ["k61", "k612"])
+def test_numa_off_both_kernels(kernel: str) -> None:
+    log = load(f"{kernel}-3node-numa-off")
+    assert [n.what for n in log.of(ev.NumaNote)] == ["off"]
+    assert [(f.node, f.start, f.end) for f in log.of(ev.FakeNode)] == [(None, 0, 0x1c0000000)]
+    assert list(log.node_data) == [0] and log.movable_zone_start == {}
+
+
+@pytest.mark.parametrize("kernel,node0_start", [("k61", 0x0), ("k612", 0x1000)])
+def test_numa_fake_nodes(kernel: str, node0_start: int) -> None:
+    log = load(f"{kernel}-1node-numa-fake-2")
+    split = 0x40000000 + node0_start  # the first fake node is 1024 MB from where node 0 starts
+    assert [(f.node, f.start, f.end) for f in log.of(ev.FakeNode)] == [
+        (0, node0_start, split), (1, split, 0x7ffe0000)]
+    note, = log.of(ev.NumaNote)
+    assert (note.what, note.count) == ("distance_table", 2)
+    assert [(z.zone, z.start, z.end) for z in log.zone_ranges] == [
+        ("DMA", 0x1000, 0x1000000), ("DMA32", 0x1000000, 0x7ffe0000), ("Normal", None, None),
+        ("Device", None, None)]
+
+
+def test_movablecore_percent_6_12() -> None:
+    log = load("k612-3node-movablecore-memblock-debug")
+    assert log.movable_zone_start == {1: 0x135800000, 2: 0x16ac00000}
+    assert "movablecore=25%" in (log.command_line or "")
 
 
 def test_host_without_srat() -> None:
@@ -235,6 +284,8 @@ def test_memblock_debug_ranges(kernel: str, counts: dict, caller: str, first_lin
     assert [(r.start, r.end, r.caller, r.node) for r in adds] == [
         (0x1000, 0x9fc00, caller, None), (0x100000, 0xbffe0000, caller, None),
         (0x100000000, 0x140000000, caller, None)]
+    assert len(log.memblock_calls) == {"k61": 146, "k612": 140}[kernel]
+    assert load(f"{kernel}-3node-plain").memblock_calls == []
     first = ranges[0]
     assert (first.func, first.start, first.end, first.line) == ("memblock_reserve", 0xf5ba0, 0xf5bb0, first_line)
 
@@ -298,18 +349,36 @@ def _recordings() -> list[str]:
     return sorted(glob.glob(str(RECORDINGS / "*" / "*.tar.gz")))
 
 
+def _members(archive: str, *names: str) -> dict[str, bytes]:
+    """The named regular files of a recording, read straight from the tar (no unpacking)."""
+    out: dict[str, bytes] = {}
+    with tarfile.open(archive, "r:gz") as tar:
+        for info in tar:
+            name = info.name.removeprefix("./")
+            if name in names and info.isfile():
+                out[name] = tar.extractfile(info).read()  # type: ignore[union-attr]
+    return out
+
+
 @pytest.mark.parametrize("archive", _recordings(), ids=lambda p: "/".join(p.split("/")[-2:]))
 def test_every_recording_parses_and_agrees_with_its_srat(archive: str) -> None:
+    files = _members(archive, DMESG_PATH, SRAT_PATH, "lab/kernel-release")
+    log = parse_boot_log(files[DMESG_PATH].decode())
+    assert log.complete, log.incomplete_reason
+    if "lab/kernel-release" in files:
+        assert log.release == files["lab/kernel-release"].decode().strip()
+    numa_off = any(n.what == "off" for n in log.of(ev.NumaNote))
+    if SRAT_PATH in files and not numa_off and log.srat_ranges:
+        srat_lines_match_table(log, files[SRAT_PATH])
+
+
+def test_recording_read_through_root() -> None:
+    archive = next(iter(_recordings()), None)
+    assert archive is not None, "recordings/ holds no capture yet"
     with open_root(archive) as root:
         reading = read_boot_log(root)
-        assert reading.ok, reading.describe()
-        log = reading.value
-        assert log.complete, log.incomplete_reason
-        srat = root.read_bytes("sys/firmware/acpi/tables/SRAT")
-        numa_off = any(n.what == "off" for n in log.of(ev.NumaNote))
-        if srat.ok and not numa_off and log.srat_ranges:
-            srat_lines_match_table(log, srat.value)
-        assert read_srat(root).status in (Status.OK, Status.ABSENT)
+        assert reading.ok and reading.source == DMESG_PATH and reading.value.complete
+        assert read_srat(root).ok
 
 
 # --- formats and completeness ------------------------------------------------------------
@@ -419,18 +488,29 @@ def _parse_or_parse_error(text: str) -> None:
     assert isinstance(result, BootLog)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_fuzz_random_text(text: str) -> None:
     _parse_or_parse_error(text)
 
 
-@settings(max_examples=300, deadline=None)
+_PREFIXES = sorted({line[15:15 + k] for line in _SEED for k in (6, 14, 24) if len(line) > 15})
+_HEXISH = st.text(alphabet="0123456789abcdefx-[] :,=>()KMBnodePXMmem\t", max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PREFIXES), _HEXISH, st.sampled_from(["", "[    0.000000] ", "6,1,0,-;"])),
+                max_size=20))
+def test_fuzz_known_prefixes_with_random_tails(parts: list) -> None:
+    _parse_or_parse_error("\n".join(stamp + prefix + tail for prefix, tail, stamp in parts))
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, len(_SEED) - 1), st.integers(0, 200), st.text(max_size=8)),
                 max_size=12),
        st.integers(0, len(_SEED)))
 def test_fuzz_mutated_real_log(edits: list, cut: int) -> None:
-    lines = list(_SEED[cut // 2: cut // 2 + 120])
+    lines = list(_SEED[cut // 2: cut // 2 + 60])
     for index, pos, insert in edits:
         if lines:
             line = lines[index % len(lines)]

@@ -81,7 +81,7 @@ def test_grouping_agrees_with_lsmem(tmp_path):
     assert [(x["block"], x["state"], x["zones"]) for x in mine] == [
         ("0", "online", "None"), ("1-2", "online", "DMA32"), ("8", "online", "Normal"),
         ("9-10", "online", "Movable"), ("11-12", "offline", "Movable/Normal"), ("13", "offline", "Normal/Movable"),
-        ("14", "going-offline", "Movable"), ("15", "offline", "None")]
+        ("14", "on->off", "Movable"), ("15", "offline", "None")]
 
 
 def test_vm_grouping_agrees_with_lsmem(tmp_path):

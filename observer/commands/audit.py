@@ -3,20 +3,28 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import re
+import sys
+import tempfile
 from typing import Any
 
 from observer.audit import Audit, audit, block_list
 from observer.audit_advice import Predictor, advise
-from observer.audit_facts import AuditFacts, collect
+from observer.audit_facts import AuditFacts, ZoneSpan, collect
+from observer.check import compare_blocks, compare_zones
+from observer.facts import gather, with_cmdline
+from observer.model.boot import predict
 from observer.audit_reasons import Reason, verdict
 from observer.audit_report import audit_json, render
 from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
-from observer.output import fmt_range, print_json
+from observer.output import fmt_range
 from observer.prometheus import prometheus_text
 from probes.cmdline import memparse
+from probes.memory_blocks import read_memory_blocks
 from probes.root import Root
+from probes.zoneinfo import read_zoneinfo
 
 HELP = "say which memory can be hot-removed, and every reason why not"
 
@@ -28,6 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require", action="append", default=[], metavar="NODE|RANGE",
                         help="exit 1 unless this node (0, node0) or range (0x100000000-0x13fffffff, "
                              "4G-5G, 4G+1G) is removable; 3 when it cannot tell (repeatable)")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write to FILE atomically (a temporary file renamed over it), e.g. "
+                             "/var/lib/node_exporter/textfile_collector/movcheck.prom")
     parser.add_argument("--no-advice", action="store_true", help="skip the command-line advice (no model run)")
 
 
@@ -37,6 +48,21 @@ def host_name(root: Root, path: str) -> str:
         return os.uname().nodename
     base = os.path.basename(os.path.normpath(path))
     return re.sub(r"\.(tar\.gz|tgz|tar)$", "", base)
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``, so a reader
+    (node_exporter's textfile collector) never sees half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".movcheck-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def parse_target(text: str) -> tuple[str, int, int]:
@@ -83,9 +109,31 @@ def requirement(a: Audit, target: tuple[str, int, int], text: str) -> dict[str, 
             + ",".join(dict.fromkeys(r.code for r in reasons))}
 
 
-def model_predictor(root: Root) -> Predictor | None:
-    """The model's zone prediction for this root under another command line, None without a model."""
-    return None
+def model_predictor(root: Root) -> Predictor:
+    """The model's zones for this root booted with a given command line (observer.facts.gather,
+    observer.model.boot.predict); raises ValueError when the model cannot predict."""
+    base = gather(root)
+
+    def predict_zones(cmdline: str) -> list[ZoneSpan]:
+        facts = with_cmdline(base, cmdline)
+        if facts.missing:
+            raise ValueError(f"missing {', '.join(facts.missing)}")
+        zones = predict(facts.inputs).zones
+        return [ZoneSpan(z.node, z.zone, z.start_pfn if z.spanned or z.present else None, z.spanned, z.present)
+                for z in zones]
+    return predict_zones
+
+
+def check_mismatches(root: Root) -> int | None:
+    """How many zones and blocks differ from the model's prediction (observer.check), None when
+    the model lacks an input or zoneinfo is unreadable."""
+    facts = gather(root)
+    zones = read_zoneinfo(root)
+    if facts.missing or not zones.ok:
+        return None
+    pred = predict(facts.inputs)
+    blocks = read_memory_blocks(root)
+    return len(compare_zones(pred, zones.value)) + (len(compare_blocks(pred, blocks.value)) if blocks.ok else 0)  # type: ignore[arg-type]
 
 
 def run_audit(facts: AuditFacts, targets: list[tuple[str, int, int]], predictor: Predictor | None) -> Audit:
@@ -107,11 +155,15 @@ def run(args: argparse.Namespace, root: Root) -> int:
     reqs = [requirement(result, t, text) for t, text in zip(targets, args.require)] if targets else None
     now = datetime.datetime.now(datetime.timezone.utc)
     if fmt == "json":
-        print_json(audit_json(result, now.isoformat(timespec="seconds"), reqs))
+        text = json.dumps(audit_json(result, now.isoformat(timespec="seconds"), reqs), indent=2) + "\n"
     elif fmt == "prometheus":
-        print(prometheus_text(result, now.timestamp()), end="")
+        text = prometheus_text(result, now.timestamp(), check_mismatches(root))
     else:
-        print(render(result, reqs))
+        text = render(result, reqs) + "\n"
+    if args.output:
+        write_atomically(args.output, text)
+    else:
+        sys.stdout.write(text)
     if not reqs:
         return EXIT_OK
     verdicts = [q["removable"] for q in reqs]

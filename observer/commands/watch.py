@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -21,6 +22,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     parser.add_argument("--json", action="store_true", help="print each event as a JSON line")
     parser.add_argument("--no-bpf", action="store_true", help="do not try eBPF; uevents (or polling) only")
+
+
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop the watch cleanly, also when started in the background
+    (a non-interactive shell starts background jobs with SIGINT ignored)."""
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def run(args: argparse.Namespace, root: Root) -> int:
@@ -49,6 +60,7 @@ def run(args: argparse.Namespace, root: Root) -> int:
         else:
             print(format_line(obs, verdict), flush=True)
 
+    _stop_on_signals()
     try:
         watcher = Watcher(root, emit, use_bpf=not args.no_bpf)
     except RuntimeError as exc:

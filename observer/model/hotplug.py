@@ -1,12 +1,12 @@
 """Memory blocks: the zone each block is in or would join, hot-add onlining, valid_zones."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from observer.model.inputs import PAGE_SHIFT, BlockInfo, HotplugParams
 from observer.model.memblock import Memblock
 from observer.model.trace import Trace
-from observer.model.zones import DMA32, MOVABLE, NORMAL, ZONES
+from observer.model.zones import MOVABLE, NORMAL, ZONES
 
 DEFAULT_RATIO = 301
 
@@ -77,15 +77,18 @@ def _auto_movable_ok(stats: list[dict[int, LiveZone]], nr: int, ratio: int) -> b
 
 
 def zone_for_range(online_type: str, nid: int, live: dict[int, dict[int, LiveZone]], start: int, nr: int,
-                   policy: Policy, group_movable_pages: int | None = None) -> int:
-    """mm/memory_hotplug.c zone_for_pfn_range (and auto_movable_zone_for_pfn). ``nr`` of a
-    static memory group is the group's pages not yet online (ACPI DIMM)."""
+                   policy: Policy, group_movable_pages: int | None = None, group_has_kernel: bool = False) -> int:
+    """mm/memory_hotplug.c zone_for_pfn_range (and auto_movable_zone_for_pfn). For a static
+    memory group (an ACPI DIMM) ``group_movable_pages`` is the group's pages not yet online
+    to Movable, and a group with kernel pages stays in the kernel zone."""
     zones = live[nid]
     if online_type == "online_kernel":
         return _kernel_zone(zones, start, nr)
     if online_type == "online_movable":
         return MOVABLE
     if policy.auto_movable:
+        if group_has_kernel:
+            return _kernel_zone(zones, start, nr)
         need = group_movable_pages if group_movable_pages is not None else nr
         if not policy.ratio or not _auto_movable_ok(list(live.values()), need, policy.ratio):
             return _kernel_zone(zones, start, nr)
@@ -114,10 +117,17 @@ def _early_zone(zones: dict[int, LiveZone], start: int, nr: int) -> int | None:
 
 
 def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: tuple[BlockInfo, ...],
-                   policy: Policy, trace: Trace) -> list[BlockPrediction]:
+                   policy: Policy, trace: Trace, replay: bool = False) -> list[BlockPrediction]:
     """Online the hot-added blocks that are online (in block order, DIMM by DIMM), then say for
-    every block its zone or valid_zones (drivers/base/memory.c valid_zones_show)."""
+    every block its zone or valid_zones (drivers/base/memory.c valid_zones_show). With
+    ``replay`` (a what-if), hot-added blocks are online exactly when the default online type
+    is not offline (add_memory_resource onlines them at add time)."""
     out: list[BlockPrediction] = []
+    if replay:
+        auto = policy.default_online != "offline"
+        blocks = tuple(b if _is_boot(mb, b) else replace(b, online=auto, manual_zone=None) for b in blocks)
+        trace.assume("what-if: hot-added blocks are " + ("onlined at add time" if auto else "left offline")
+                     + f" by the default online type '{policy.default_online}'; later manual onlining is not replayed")
     boot_nodes: dict[int, set[int]] = {}
     for b in blocks:
         s, e = b.start >> PAGE_SHIFT, b.end >> PAGE_SHIFT
@@ -126,24 +136,29 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
     online_type = policy.default_online if policy.default_online != "offline" else "online"
     zone_of: dict[int, int | None] = {}
     for group in groups:
-        remaining = sum((b.end - b.start) >> PAGE_SHIFT for b in group if b.online)
+        remaining = sum((b.end - b.start) >> PAGE_SHIFT for b in group)
+        has_kernel = False
         for b in group:
             if not b.online or b.node is None:
                 continue
             s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
             live.setdefault(b.node, {z: LiveZone(0, 0, 0, 0) for z in range(len(ZONES))})
-            z = zone_for_range(online_type, b.node, live, s, nr, policy, remaining)
-            if z != MOVABLE:
-                remaining = None  # a static group with kernel memory stays in the kernel zone
-            if remaining is not None:
+            if b.manual_zone in ZONES:
+                z = ZONES.index(b.manual_zone)
+            elif policy.default_online == "offline":
+                trace.assume(f"memory{b.index} was onlined by hand (auto-online is off): assumed "
+                             "'online', the type a plain 'echo online' picks")
+                z = zone_for_range("online", b.node, live, s, nr, policy, remaining, has_kernel)
+            else:
+                z = zone_for_range(online_type, b.node, live, s, nr, policy, remaining, has_kernel)
+            has_kernel |= z != MOVABLE
+            if z == MOVABLE:
                 remaining -= nr
             online_block(live[b.node][z], s, nr)
             zone_of[b.index] = z
     if zone_of:
         trace.step("hotadd-zone", f"hot-added blocks onlined as '{online_type}': " + ", ".join(
             f"memory{i} -> {ZONES[z]}" for i, z in zone_of.items() if z is not None), mb)
-    if any(not b.online for b in blocks) or policy.default_online == "offline" and zone_of:
-        pass
     for b in blocks:
         s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
         boot = bool(boot_nodes[b.index])
@@ -156,9 +171,10 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
             name = ZONES[z] if z is not None else None
             out.append(BlockPrediction(b.index, nid, True, boot, name, name or "none"))
             continue
-        if nid is None or nid not in live:
+        if nid is None:
             out.append(BlockPrediction(b.index, nid, False, boot, None, "none"))
             continue
+        live.setdefault(nid, {z: LiveZone(0, 0, 0, 0) for z in range(len(ZONES))})
         first = zone_for_range("online", nid, live, s, nr, policy)
         names = [ZONES[first]]
         for extra in (zone_for_range("online_kernel", nid, live, s, nr, policy), MOVABLE):
@@ -166,6 +182,11 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
                 names.append(ZONES[extra])
         out.append(BlockPrediction(b.index, nid, False, boot, None, " ".join(names)))
     return out
+
+
+def _is_boot(mb: Memblock, b: BlockInfo) -> bool:
+    s, e = b.start >> PAGE_SHIFT, b.end >> PAGE_SHIFT
+    return any(rs < e and re > s for rs, re, _ in mb.pfn_ranges())
 
 
 def _groups(blocks: list[BlockInfo]) -> list[list[BlockInfo]]:
@@ -182,18 +203,18 @@ def _groups(blocks: list[BlockInfo]) -> list[list[BlockInfo]]:
 def policy_from(params: HotplugParams, cmdline_state: str | None, cmdline_policy: str | None,
                 cmdline_ratio: int | None, cmdline_numa_aware: bool | None, movable_node: bool,
                 trace: Trace) -> Policy:
-    """The policy in force: sysfs/module parameters when read, else the command line, else the
-    kernel defaults (contig-zones, ratio 301, NUMA aware; default online type offline)."""
-    state = params.auto_online_blocks or cmdline_state
+    """The policy in force: the command line (memhp_default_state=, memory_hotplug.*), else the
+    values sysfs showed for options the recorded line did not set (the build's defaults), else
+    the kernel defaults (contig-zones, ratio 301, NUMA aware) and, for the default online type,
+    the build default of the release's series (:attr:`RuleSet.default_online`)."""
+    state = cmdline_state or params.auto_online_blocks
     if state is None:
-        state = "offline"
-        trace.assume("default online type of hot-added memory unknown (no auto_online_blocks, no "
-                     "memhp_default_state=): assumed offline (CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE=n)")
-    policy = params.online_policy or cmdline_policy or "contig-zones"
-    ratio = params.auto_movable_ratio if params.auto_movable_ratio is not None else (
-        cmdline_ratio if cmdline_ratio is not None else DEFAULT_RATIO)
-    aware = params.auto_movable_numa_aware if params.auto_movable_numa_aware is not None else (
-        cmdline_numa_aware if cmdline_numa_aware is not None else True)
+        state = trace.rules.default_online
+        trace.assume(f"default online type of hot-added memory not readable: assumed '{state}', "
+                     f"the default of Debian's {trace.rules.series[0]}.{trace.rules.series[1]} build")
+    policy = cmdline_policy or params.online_policy or "contig-zones"
+    ratio = next((r for r in (cmdline_ratio, params.auto_movable_ratio) if r is not None), DEFAULT_RATIO)
+    aware = next((a for a in (cmdline_numa_aware, params.auto_movable_numa_aware) if a is not None), True)
     return Policy(state, policy == "auto-movable", ratio, aware, movable_node)
 
 
@@ -203,7 +224,3 @@ def live_zones(layout: list, nodes: list[int]) -> dict[int, dict[int, LiveZone]]
     for z in layout:
         live.setdefault(z.node, {})[ZONES.index(z.zone)] = LiveZone(z.start_pfn, z.spanned, z.present, z.present)
     return live
-
-
-__all__ = ["BlockPrediction", "Policy", "LiveZone", "predict_blocks", "policy_from", "live_zones",
-           "zone_for_range", "DMA32"]

@@ -112,8 +112,10 @@ class BlockInfo:
     index: int
     start: int
     end: int
-    node: int
+    node: int | None
     online: bool
+    #: the zone of a block onlined by hand (its online type is not an input); check only.
+    manual_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,5 +144,8 @@ class ModelInputs:
     reservations: tuple[Reservation, ...] = ()
     blocks: tuple[BlockInfo, ...] = ()
     hotplug: HotplugParams = field(default_factory=HotplugParams)
+    #: what-if: hot-added blocks are onlined (or not) by the default online type of the new
+    #: command line, not as they were seen.
+    replay_onlining: bool = False
     #: what the fact gatherer had to assume (lowered claims), carried into the prediction.
     assumptions: tuple[str, ...] = ()

@@ -62,9 +62,9 @@ def _update(table: Table, start: int, end: int, old: int | None, new: int | None
 
 
 def apply_cmdline(table: Table, mem_limit: int | None, memmap: Iterable[MemmapArg]) -> Table:
-    """arch/x86/kernel/e820.c parse_memopt (mem=) and parse_memmap_one (memmap=), in the
-    order the early parameters are parsed (mem= before memmap= only if given first: the model
-    applies mem= first, then memmap= items, which gives the same map unless they overlap)."""
+    """arch/x86/kernel/e820.c parse_memopt (mem=) and parse_memmap_one (memmap=). The kernel
+    applies them in command-line order; the model applies mem= first, then the memmap= items
+    in order, which differs only when a memmap= range above the mem= limit adds RAM."""
     if mem_limit is not None:
         table = _update(table, mem_limit, 1 << 64, RAM, None)
     for arg in memmap:

@@ -113,6 +113,8 @@ class RuleSet:
     cleanup_to_dram: bool     # numa_cleanup_meminfo clips to memblock DRAM bounds (6.12 numa_memblks)
     reserve_low_1m: bool      # setup_arch reserves the first 1 MiB (5.13)
     node_min_size: int        # bytes; nodes smaller are not onlined (dropped in 6.7)
+    #: CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE of Debian's build (seen in captures: 6.1 offline, 6.12 online).
+    default_online: str
 
     def cite(self, rule_id: str) -> str:
         """The kernel source of ``rule_id`` in this series."""
@@ -147,4 +149,5 @@ def ruleset_for(release: str | None) -> tuple[RuleSet, str | None]:
         cleanup_to_dram=series >= (6, 12),
         reserve_low_1m=series >= (5, 13),
         node_min_size=(4 << 20) if series < (6, 7) else 0,
+        default_online="online" if series >= (6, 12) else "offline",
     ), note

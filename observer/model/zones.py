@@ -71,16 +71,14 @@ def find_zone_movable_pfns(mb: Memblock, az: ArchZones, trace: Trace, *, movable
     nids = mb.nids()
     nids = [n for n in nids if n >= 0]
     zmp: dict[int, int] = {}
-    if movable_limit is not None:
-        pass
-    elif movable_node:
+    if movable_limit is None and movable_node:
         for s, e, r in mb.pfn_ranges():
             if r.hotplug and r.nid >= 0:
                 zmp[r.nid] = min(zmp.get(r.nid) or s, s)
         trace.step("movable-node", "lowest hot-pluggable pfn per node: " + (", ".join(
             f"node {n}: {p:#x}" for n, p in sorted(zmp.items())) or "none (no hot-pluggable memory left)"), mb, zmp)
         return _align(mb, zmp, trace)
-    elif mirror:
+    elif movable_limit is None and mirror:
         if rules.mirror_needs_mirror and not any(r.mirror for r in mb.regions):
             trace.step("mirror-none", "kernelcore=mirror ignored: the system has no mirror memory", mb, zmp)
             return {}

@@ -20,12 +20,12 @@ SOURCE = Path(__file__).with_name("hotplug.c")
 
 #: (kernel function, entry handler, return handler or None), by role; the first present one per role is used.
 KPROBES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
-    "add": (("add_memory_resource", "add_entry", "int_return"),),
+    "add": (("add_memory_resource", "add_entry", "add_return"),),
     "online_type": (("zone_for_pfn_range", "zone_for_entry", None),),
-    "online": (("online_pages", "online_entry", "int_return"),),
-    "offline": (("offline_pages", "offline_entry", "int_return"),),
-    "remove": (("try_remove_memory", "remove_entry", "int_return"),
-               ("__remove_memory", "remove_entry", "void_return")),
+    "online": (("online_pages", "online_entry", "online_return"),),
+    "offline": (("offline_pages", "offline_entry", "offline_return"),),
+    "remove": (("try_remove_memory", "remove_entry", "remove_return"),
+               ("__remove_memory", "remove_entry", "remove_void_return")),
 }
 #: (category, event, macro enabling its handler in hotplug.c)
 TRACEPOINTS = (("page_isolation", "test_pages_isolated", "HAVE_TP_ISOLATION"),
@@ -71,7 +71,8 @@ def why_not(root_prefix: str = "/") -> str | None:
     if not os.path.exists(os.path.join(root_prefix, "sys/bus/event_source/devices/kprobe")):
         return "this kernel has no kprobes (no kprobe event source; CONFIG_KPROBE_EVENTS off)"
     release = os.uname().release
-    if not (os.path.isdir(f"/lib/modules/{release}/build") or os.path.exists("/sys/kernel/kheaders.tar.xz")):
+    if not (os.path.isdir(f"/lib/modules/{release}/build") or os.path.exists("/sys/kernel/kheaders.tar.xz")
+            or os.path.isdir(os.environ.get("BCC_KERNEL_SOURCE", "/nonexistent"))):
         return f"no kernel headers for {release} (install linux-headers-{release})"
     try:
         import bcc  # noqa: F401

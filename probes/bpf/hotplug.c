@@ -20,12 +20,14 @@
 #include <uapi/linux/ptrace.h>
 #include <linux/mmzone.h>
 #include <linux/ioport.h>
+#include <linux/memory_hotplug.h>
+#include <linux/memory.h>
+#include <linux/migrate_mode.h>
 
 #define KIND_ADD 1
 #define KIND_ONLINE 2
 #define KIND_OFFLINE 3
 #define KIND_REMOVE 4
-#define MHP_NID_IS_MGID 4   /* include/linux/memory_hotplug.h, since 5.15 */
 
 struct event {
     u64 ts_ns;
@@ -35,23 +37,31 @@ struct event {
     s64 ret;
     u64 migrated;
     u64 migrate_failed;
+    u64 group_max_pages;     /* static group: s.max_pages; dynamic: d.unit_pages; 0: no group */
+    u64 group_kernel_pages;  /* group->present_kernel_pages before this call */
+    u64 group_movable_pages; /* group->present_movable_pages before this call */
     u32 kind;
     s32 nid;
     s32 online_type;
     u32 isolation_checks;
     u32 isolation_failures;
     u32 pid;
+    u32 group_dynamic;
+    s32 group_nid;
     char zone[16];
     char comm[16];
 };
 
-BPF_HASH(inflight, u32, struct event, 1024);
+/* In flight by (thread, kind): auto-online runs online_pages inside add_memory_resource. */
+BPF_HASH(inflight, u64, struct event, 1024);
 BPF_HASH(online_type, u32, s32, 1024);
 BPF_PERF_OUTPUT(events);
 
 static __always_inline u32 tid(void) { return (u32)bpf_get_current_pid_tgid(); }
+static __always_inline u64 key(u32 kind) { return ((u64)tid() << 8) | kind; }
 
-static __always_inline void begin(u32 kind, u64 start_pfn, u64 nr_pages, s32 nid, struct zone *zone)
+static __always_inline void begin(u32 kind, u64 start_pfn, u64 nr_pages, s32 nid, struct zone *zone,
+                                  struct memory_group *group)
 {
     struct event e = {};
     u32 t = tid();
@@ -61,6 +71,7 @@ static __always_inline void begin(u32 kind, u64 start_pfn, u64 nr_pages, s32 nid
     e.nr_pages = nr_pages;
     e.nid = nid;
     e.online_type = -1;
+    e.group_nid = -1;
     e.pid = bpf_get_current_pid_tgid() >> 32;
     bpf_get_current_comm(&e.comm, sizeof(e.comm));
     if (zone) {
@@ -71,24 +82,34 @@ static __always_inline void begin(u32 kind, u64 start_pfn, u64 nr_pages, s32 nid
         bpf_probe_read_kernel(&pgdat, sizeof(pgdat), &zone->zone_pgdat);
         bpf_probe_read_kernel(&e.nid, sizeof(e.nid), &pgdat->node_id);
     }
+    if (group) {
+        bool dynamic = 0;
+        bpf_probe_read_kernel(&dynamic, sizeof(dynamic), &group->is_dynamic);
+        e.group_dynamic = dynamic;
+        bpf_probe_read_kernel(&e.group_max_pages, sizeof(u64), &group->s.max_pages);
+        bpf_probe_read_kernel(&e.group_kernel_pages, sizeof(u64), &group->present_kernel_pages);
+        bpf_probe_read_kernel(&e.group_movable_pages, sizeof(u64), &group->present_movable_pages);
+        bpf_probe_read_kernel(&e.group_nid, sizeof(s32), &group->nid);
+    }
     s32 *ot = online_type.lookup(&t);
     if (ot && kind == KIND_ONLINE) {
         e.online_type = *ot;
         online_type.delete(&t);
     }
-    inflight.update(&t, &e);
+    u64 k = key(kind);
+    inflight.update(&k, &e);
 }
 
-static __always_inline int finish(struct pt_regs *ctx, s64 ret)
+static __always_inline int finish(struct pt_regs *ctx, u32 kind, s64 ret)
 {
-    u32 t = tid();
-    struct event *e = inflight.lookup(&t);
+    u64 k = key(kind);
+    struct event *e = inflight.lookup(&k);
     if (!e)
         return 0;
     e->duration_ns = bpf_ktime_get_ns() - e->ts_ns;
     e->ret = ret;
     events.perf_submit(ctx, e, sizeof(*e));
-    inflight.delete(&t);
+    inflight.delete(&k);
     return 0;
 }
 
@@ -97,7 +118,7 @@ int add_entry(struct pt_regs *ctx, int nid, struct resource *res, int flags)
     u64 start = 0, end = 0;
     bpf_probe_read_kernel(&start, sizeof(start), &res->start);
     bpf_probe_read_kernel(&end, sizeof(end), &res->end);
-    begin(KIND_ADD, start >> 12, (end + 1 - start) >> 12, (flags & MHP_NID_IS_MGID) ? -1 : nid, NULL);
+    begin(KIND_ADD, start >> 12, (end + 1 - start) >> 12, (flags & (int)MHP_NID_IS_MGID) ? -1 : nid, NULL, NULL);
     return 0;
 }
 
@@ -109,33 +130,39 @@ int zone_for_entry(struct pt_regs *ctx, int type)
     return 0;
 }
 
-int online_entry(struct pt_regs *ctx, unsigned long pfn, unsigned long nr_pages, struct zone *zone)
+int online_entry(struct pt_regs *ctx, unsigned long pfn, unsigned long nr_pages, struct zone *zone,
+                 struct memory_group *group)
 {
-    begin(KIND_ONLINE, pfn, nr_pages, -1, zone);
+    begin(KIND_ONLINE, pfn, nr_pages, -1, zone, group);
     return 0;
 }
 
-int offline_entry(struct pt_regs *ctx, unsigned long pfn, unsigned long nr_pages, struct zone *zone)
+int offline_entry(struct pt_regs *ctx, unsigned long pfn, unsigned long nr_pages, struct zone *zone,
+                  struct memory_group *group)
 {
-    begin(KIND_OFFLINE, pfn, nr_pages, -1, zone);
+    begin(KIND_OFFLINE, pfn, nr_pages, -1, zone, group);
     return 0;
 }
 
 int remove_entry(struct pt_regs *ctx, u64 start, u64 size)
 {
-    begin(KIND_REMOVE, start >> 12, size >> 12, -1, NULL);
+    begin(KIND_REMOVE, start >> 12, size >> 12, -1, NULL, NULL);
     return 0;
 }
 
-int int_return(struct pt_regs *ctx) { return finish(ctx, (s64)(int)PT_REGS_RC(ctx)); }
-int void_return(struct pt_regs *ctx) { return finish(ctx, 0); }
+#define RC ((s64)(int)PT_REGS_RC(ctx))
+int add_return(struct pt_regs *ctx) { return finish(ctx, KIND_ADD, RC); }
+int online_return(struct pt_regs *ctx) { return finish(ctx, KIND_ONLINE, RC); }
+int offline_return(struct pt_regs *ctx) { return finish(ctx, KIND_OFFLINE, RC); }
+int remove_return(struct pt_regs *ctx) { return finish(ctx, KIND_REMOVE, RC); }
+int remove_void_return(struct pt_regs *ctx) { return finish(ctx, KIND_REMOVE, 0); }
 
 #ifdef HAVE_TP_ISOLATION
 TRACEPOINT_PROBE(page_isolation, test_pages_isolated)
 {
-    u32 t = tid();
-    struct event *e = inflight.lookup(&t);
-    if (e && e->kind == KIND_OFFLINE) {
+    u64 k = key(KIND_OFFLINE);
+    struct event *e = inflight.lookup(&k);
+    if (e) {
         e->isolation_checks++;
         if (args->fin_pfn < args->end_pfn)
             e->isolation_failures++;
@@ -147,9 +174,9 @@ TRACEPOINT_PROBE(page_isolation, test_pages_isolated)
 #ifdef HAVE_TP_MIGRATE
 TRACEPOINT_PROBE(migrate, mm_migrate_pages)
 {
-    u32 t = tid();
-    struct event *e = inflight.lookup(&t);
-    if (e && e->kind == KIND_OFFLINE) {
+    u64 k = key(KIND_OFFLINE);
+    struct event *e = inflight.lookup(&k);
+    if (e) {
         e->migrated += args->succeeded;
         e->migrate_failed += args->failed;
     }

@@ -137,13 +137,19 @@ def _release_key(release: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", release))
 
 
-def resolve(series: str) -> Kernel:
-    """The newest kernel of ``series`` (``6.1`` or ``6.12``), fetched and unpacked into the cache."""
+def resolve(series: str, prefer: str | None = None) -> Kernel:
+    """The newest kernel of ``series`` (``6.1`` or ``6.12``), fetched and unpacked into the cache.
+
+    ``prefer`` names a release (e.g. the one a recording was made on) to use instead when
+    it is cached or still in the archive.
+    """
     if series not in SERIES:
         raise KernelUnavailable(f"unknown kernel series {series!r}; known: {', '.join(SERIES)}")
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if prefer and (CACHE / "kernels" / prefer / "boot" / f"vmlinuz-{prefer}").exists():
+            return _kernel_from(series, CACHE / "kernels" / prefer)
         try:
             _refresh_lists()
             cands = _candidates(series)
@@ -152,6 +158,9 @@ def resolve(series: str) -> Kernel:
             error = str(exc)
         else:
             error = "no matching package in the archive"
+        chosen = [c for c in cands if c[2] == prefer]
+        if chosen:
+            return _unpacked(series, chosen[0][1], prefer or "")
         if cands:
             best = min(c[0] for c in cands)
             _, pkg, release = max((c for c in cands if c[0] == best), key=lambda c: _release_key(c[2]))

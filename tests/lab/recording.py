@@ -107,10 +107,17 @@ def block_zones(members: dict[str, Member]) -> dict[int, tuple[str, str]]:
     return out
 
 
+def _human(nbytes: int) -> str:
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if nbytes and nbytes % (1 << shift) == 0:
+            return f"{nbytes >> shift}{unit}"
+    return f"{nbytes:#x}" if nbytes else "0"
+
+
 def summary(rows: tuple[ZoneRow, ...]) -> str:
-    """``N0 DMA 1+3998 DMA32 4096+520160 | N1 Movable ...`` (start_pfn+present, in pages)."""
+    """``N0 DMA[4K,16M)=15M DMA32[16M,2G)=2032M | N1 ...``: each zone's span and present memory."""
     per_node: dict[int, list[str]] = {}
     for node, zone, start, spanned, present in rows:
-        per_node.setdefault(node, []).append(f"{zone}@{start:#x}+{present}" if start is not None else
-                                             f"{zone}(empty)")
+        span = f"[{_human(start << 12)},{_human((start + spanned) << 12)})" if start is not None else "(unset)"
+        per_node.setdefault(node, []).append(f"{zone}{span}={_human(present << 12)}")
     return " | ".join(f"N{n} " + " ".join(z) for n, z in sorted(per_node.items()))

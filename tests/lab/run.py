@@ -1,9 +1,11 @@
 """Record the lab's scenarios on real kernels.
 
     python -m tests.lab.run recordings [--kernel 6.1|6.12|all] [--scenario NAME ...] [-j N]
+    python -m tests.lab.run table [--kernel ...] [--scenario NAME ...]
 
-Writes ``recordings/<series>/<scenario>.tar.gz`` and prints a progress line per boot and
-a summary table (boot seconds, retries, per-node zones from /proc/zoneinfo).
+``recordings`` writes ``recordings/<series>/<scenario>.tar.gz`` and prints a progress
+line per boot and a summary table (boot seconds, retries, per-node zones from
+/proc/zoneinfo); ``table`` prints the zones of the existing recordings without booting.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def record_one(sc: Scenario, kernel: kernels.Kernel, out_dir: Path) -> Result:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.lab.run", description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["recordings"])
+    ap.add_argument("command", choices=["recordings", "table"])
     ap.add_argument("--kernel", default="all", choices=[*ALL_KERNELS, "all"])
     ap.add_argument("--scenario", nargs="*", default=None, metavar="NAME")
     ap.add_argument("-j", "--jobs", type=int, default=2)
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"movcheck lab: {exc}", file=sys.stderr)
         return 2
     series = ALL_KERNELS if args.kernel == "all" else (args.kernel,)
+    if args.command == "table":
+        return _table(scenarios, series, args.out)
     try:
         resolved = {s: kernels.resolve(s) for s in series}
     except kernels.KernelUnavailable as exc:
@@ -86,6 +90,22 @@ def main(argv: list[str] | None = None) -> int:
               f"median {times[len(times) // 2]:.1f} max {times[-1]:.1f}; "
               f"retries {sum(r.retries for r in results)}")
     return 0 if len(ok) == len(results) else 1
+
+
+def _table(scenarios: list[Scenario], series: tuple[str, ...], out_dir: Path) -> int:
+    missing = 0
+    for sc in scenarios:
+        for s in series:
+            path = out_dir / s / f"{sc.name}.tar.gz"
+            if s not in sc.kernels:
+                continue
+            if not path.exists():
+                missing += 1
+                print(f"{sc.name:32} {s:5} (not recorded)")
+                continue
+            members = recording.unpack(path.read_bytes())
+            print(f"{sc.name:32} {s:5} {recording.summary(recording.zone_layout(members))}")
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

@@ -105,7 +105,11 @@ def _srat(table: dict, nodes: tuple[Node, ...]) -> Srat | None:
 
 def load(path: Path) -> Scenario:
     """Parse one scenario file; raises ScenarioError naming the file on bad content."""
-    text = path.read_text()
+    return loads(path.read_text(), path.stem, str(path))
+
+
+def loads(text: str, name: str, origin: str = "<scenario>") -> Scenario:
+    """Parse scenario ``name`` from TOML ``text`` (``origin`` names it in errors)."""
     try:
         d = tomllib.loads(text)
         m = d.get("machine", {})
@@ -122,19 +126,19 @@ def load(path: Path) -> Scenario:
                 steps.append(Step(act, value=s["value"], blocks=_blocks(s["blocks"])))
             else:
                 raise ScenarioError(f"unknown step action {act!r}")
-        smp = m.get("smp", max((c for n in nodes for c in n.cpus), default=0) + 1)
-        sc = Scenario(path.stem, d.get("description", "").strip(), text, tuple(d.get("kernels", ALL_KERNELS)),
+        smp = m.get("smp", max((c for n in nodes for c in n.cpus), default=1) + 1)
+        sc = Scenario(name, d.get("description", "").strip(), text, tuple(d.get("kernels", ALL_KERNELS)),
                       d.get("cmdline", ""), size(m.get("memory", "6G")), m.get("slots", 4),
                       size(m.get("maxmem", "16G")), smp, nodes, dimms, _srat(d.get("srat", {}), nodes),
                       tuple(steps), d.get("pair"), d.get("timeout", 240))
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-        raise ScenarioError(f"{path}: {exc!r}") from exc
+        raise ScenarioError(f"{origin}: {exc!r}") from exc
     except ScenarioError as exc:
-        raise ScenarioError(f"{path}: {exc}") from exc
+        raise ScenarioError(f"{origin}: {exc}") from exc
     if nodes and sum(n.memory for n in nodes) != sc.memory:
-        raise ScenarioError(f"{path}: node memory adds up to {sum(n.memory for n in nodes)}, not -m {sc.memory}")
+        raise ScenarioError(f"{origin}: node memory adds up to {sum(n.memory for n in nodes)}, not -m {sc.memory}")
     if sc.srat is not None and not nodes:
-        raise ScenarioError(f"{path}: an injected SRAT needs machine.nodes (QEMU must write a table to replace)")
+        raise ScenarioError(f"{origin}: an injected SRAT needs machine.nodes (QEMU must write a table to replace)")
     return sc
 
 

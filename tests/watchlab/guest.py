@@ -10,7 +10,9 @@ the same deb into the lab cache.
 from __future__ import annotations
 
 import gzip
+import lzma
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -30,18 +32,28 @@ class GuestError(RuntimeError):
     pass
 
 
-def _modules(kernel: Kernel) -> list[Path]:
-    """The 9p/virtio modules of ``kernel``, unpacked once from its deb into the cache."""
+def _modules(kernel: Kernel) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the 9p/virtio modules ``kernel`` builds as modules, in load order.
+
+    Unpacked once from the kernel's deb into the cache; ``.ko.xz`` (6.12) are decompressed
+    for busybox insmod. Modules the kernel builds in (6.12: virtio) are simply absent.
+    """
     tree = CACHE / "watchlab" / kernel.release
-    wanted = [tree / "lib/modules" / kernel.release / "kernel" / f"{m}.ko" for m in MODULES]
-    if not all(p.exists() for p in wanted):
+    mods = tree / "lib/modules" / kernel.release / "kernel"
+    if not mods.is_dir():
         deb = next((CACHE / "debs").glob(f"linux-image-{kernel.release}*.deb"), None)
         if deb is None:
             raise GuestError(f"no cached deb for {kernel.release}")
         tree.mkdir(parents=True, exist_ok=True)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
-    present = [p for p in wanted if p.exists()]
-    return present  # some kernels build a few of these in (6.12: netfs)
+    out = []
+    for m in MODULES:
+        plain, packed = mods / f"{m}.ko", mods / f"{m}.ko.xz"
+        if plain.exists():
+            out.append((plain.name, plain.read_bytes()))
+        elif packed.exists():
+            out.append((plain.name, lzma.decompress(packed.read_bytes())))
+    return out
 
 
 def _init(mods: list[str], cmdline_script: str) -> str:
@@ -82,8 +94,8 @@ class Guest:
                    ("sys", 0o040755, b"", 0), ("lib", 0o040755, b"", 0),
                    ("dev/console", 0o020600, b"", (5 << 8) | 1),
                    ("bin/busybox", 0o100755, Path("/bin/busybox").read_bytes(), 0)]
-        entries += [(f"lib/{p.name}", 0o100644, p.read_bytes(), 0) for p in mods]
-        entries.append(("init", 0o100755, _init([p.name for p in mods],
+        entries += [(f"lib/{name}", 0o100644, data, 0) for name, data in mods]
+        entries.append(("init", 0o100755, _init([name for name, _ in mods],
                                                  str(CHECKOUT / "tests/watchlab/guest.sh")).encode(), 0))
         initrd = self.dir / "initrd.gz"
         initrd.write_bytes(gzip.compress(newc(entries), compresslevel=1, mtime=0))
@@ -125,6 +137,7 @@ class Guest:
         return (self.work / f"out-{n}").read_text(errors="replace")
 
     def close(self) -> None:
+        """Let the guest power off (kill it after 30 s) and remove the scratch directory."""
         if self.proc.poll() is None:
             (self.work / "exit").write_text("")
             try:
@@ -132,3 +145,4 @@ class Guest:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""Hold a prediction against the live layout: zones from /proc/zoneinfo, memory-block zones."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from observer.model.boot import Prediction
+from probes.memory_blocks import MemoryBlocks
+from probes.zoneinfo import ZoneInfo
+
+MOVABLE_RULES = ("movablemem-map", "movable-node", "kernelcore-mirror", "mirror-none", "kernelcore")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One difference: where (node/zone or block), which field, predicted, seen, the rule."""
+
+    where: str
+    field: str
+    predicted: object
+    seen: object
+    rule: str
+    citation: str
+
+    def line(self) -> str:
+        return (f"{self.where}: {self.field} predicted {self.predicted}, seen {self.seen} "
+                f"(rule {self.rule}: {self.citation})")
+
+
+def _movable_rule(pred: Prediction) -> str:
+    fired = [r for r, _ in pred.trace.fired() if r in MOVABLE_RULES]
+    return fired[-1] if fired else "movable-align"
+
+
+def compare_zones(pred: Prediction, seen: ZoneInfo) -> list[Mismatch]:
+    """Every zone non-empty on either side: spanned, present, and start_pfn where zoneinfo prints it."""
+    out: list[Mismatch] = []
+    predicted = {(z.node, z.zone): z for z in pred.zones}
+    live = {(z.node, z.name): z for z in seen.zones}
+    for key in sorted(set(predicted) | set(live)):
+        p, s = predicted.get(key), live.get(key)
+        p_vals = (p.start_pfn, p.spanned, p.present) if p else (0, 0, 0)
+        s_vals = (s.start_pfn, s.spanned, s.present) if s else (None, 0, 0)
+        if not (p_vals[1] or p_vals[2] or s_vals[1] or s_vals[2]):
+            continue
+        rule = _movable_rule(pred) if key[1] == "Movable" or pred.movable_start.get(key[0]) else "zone-span"
+        where = f"node {key[0]} zone {key[1]}"
+        if s_vals[0] is not None and p_vals[2] and p_vals[0] != s_vals[0]:
+            out.append(Mismatch(where, "start_pfn", p_vals[0], s_vals[0], rule, pred.trace.rules.cite(rule)))
+        if p_vals[1] != s_vals[1]:
+            out.append(Mismatch(where, "spanned", p_vals[1], s_vals[1], rule, pred.trace.rules.cite(rule)))
+        if p_vals[2] != s_vals[2]:
+            r = "zone-present" if p_vals[1] == s_vals[1] else rule
+            out.append(Mismatch(where, "present", p_vals[2], s_vals[2], r, pred.trace.rules.cite(r)))
+    return out
+
+
+def compare_blocks(pred: Prediction, seen: MemoryBlocks) -> list[Mismatch]:
+    """valid_zones of every block sysfs lists, against the predicted text."""
+    out: list[Mismatch] = []
+    by_number = {b.number: b for b in pred.blocks}
+    for b in seen.blocks:
+        p = by_number.get(b.number)
+        if p is None or b.valid_zones is None:
+            continue
+        text = " ".join(b.valid_zones)
+        if text != p.valid_zones:
+            rule = "boot-block-zone" if p.boot and p.online else "hotadd-zone" if p.online else "valid-zones"
+            out.append(Mismatch(f"memory{b.number} (node {b.node})", "valid_zones", p.valid_zones, text,
+                                rule, pred.trace.rules.cite(rule)))
+    return out

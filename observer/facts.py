@@ -1,0 +1,195 @@
+"""Gather the model's pure inputs from the probes through a Root.
+
+Never read here: zoneinfo, valid_zones, per-node meminfo, has_normal_memory or the
+boot log's zone lines; :func:`gather` gives the same inputs when they are absent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from observer.model.inputs import (BlockInfo, E820Entry, E820Op, HotplugParams, MemmapArg, ModelInputs,
+                                   Options, Reservation, SratInfo, SratMemoryRange)
+from probes import bootlog_events as ev
+from probes.bootlog import BootLog, read_boot_log
+from probes.cmdline import CommandLine, parse_cmdline, read_cmdline
+from probes.hotplug_params import read_hotplug_params
+from probes.iomem import read_iomem
+from probes.kernel import read_release
+from probes.memmap import read_memmap
+from probes.memory_blocks import read_memory_blocks
+from probes.reading import Status
+from probes.root import Root
+from probes.srat import Srat, read_srat
+
+KERNEL_PARTS = ("Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
+#: trim_bios_range (arch/x86/kernel/setup.c), used when the boot log's own edits are unknown.
+DEFAULT_KERNEL_OPS = (E820Op(0, 0x1000, "usable", "reserved"), E820Op(0xA0000, 0x100000, "usable", None))
+DEFAULT_KERNEL_BASE = 0x1000000  # CONFIG_PHYSICAL_START without KASLR
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The model's inputs, the recorded command line, and what could not be read."""
+
+    inputs: ModelInputs
+    cmdline: CommandLine | None
+    bootlog: BootLog | None
+    missing: tuple[str, ...]   # inputs the prediction needed but could not read (claim lowered)
+
+
+def options_from(cl: CommandLine) -> Options:
+    """The model's options from a parsed command line."""
+    mm = cl.movablemem_map
+    mmap: str | tuple[tuple[int, int], ...] | None = "acpi" if mm.acpi else (mm.ranges or None)
+    return Options(
+        movable_node=cl.movable_node,
+        kernelcore_pages=cl.kernelcore.pages, kernelcore_percent=cl.kernelcore.percent,
+        kernelcore_mirror=cl.kernelcore.mirror,
+        movablecore_pages=cl.movablecore.pages, movablecore_percent=cl.movablecore.percent,
+        mem_limit=cl.mem_limit,
+        memmap=tuple(MemmapArg(m.action, m.size, m.start, m.from_type, m.to_type)
+                     for m in cl.memmap if m.applied and m.action != "invalid"),
+        numa_off=cl.numa.off,
+        memhp_default_state=cl.memhp_default_state,
+        online_policy=cl.memory_hotplug.online_policy,
+        auto_movable_ratio=cl.memory_hotplug.auto_movable_ratio,
+        auto_movable_numa_aware=cl.memory_hotplug.auto_movable_numa_aware,
+        movablemem_map=mmap,
+    )
+
+
+def srat_info(srat: Srat) -> SratInfo:
+    """The SRAT as acpi_numa_init walks it on x86 (enabled CPU entries, then memory entries)."""
+    return SratInfo(tuple(p.proximity_domain for p in srat.processors if p.enabled),
+                    tuple(SratMemoryRange(m.proximity_domain, m.base, m.end, m.enabled, m.hotpluggable)
+                          for m in srat.memory))
+
+
+def srat_from_log(log: BootLog) -> SratInfo:
+    """A substitute SRAT from the log's 'SRAT: PXM -> APIC' and 'SRAT: Node N PXM P' lines."""
+    return SratInfo(tuple(c.pxm for c in log.of(ev.SratCpu)),
+                    tuple(SratMemoryRange(m.pxm, m.start, m.end, True, m.hotplug) for m in log.of(ev.SratMemory)))
+
+
+def _kernel_e820_ops(log: BootLog) -> tuple[E820Op, ...]:
+    """The kernel's own e820 edits: those logged after the user-defined map (mem=/memmap= edits
+    come before it), or all of them when there is no user-defined map."""
+    events = list(log.events)
+    user = [i for i, e in enumerate(events) if isinstance(e, ev.E820Table) and e.origin == "user"]
+    first = user[-1] if user else 0
+    return tuple(E820Op(e.start, e.end, e.old_type or None, e.new_type)
+                 for e in events[first:] if isinstance(e, ev.E820Change))
+
+
+def gather(root: Root, cmdline: str | None = None) -> Facts:
+    """Read every input through ``root``; ``cmdline`` replaces the recorded command line."""
+    missing: list[str] = []
+    notes: list[str] = []
+    log_r = read_boot_log(root)
+    log = log_r.value if log_r.ok else None
+    if log is not None and not log.complete:
+        notes.append(f"boot log incomplete ({log.incomplete_reason}): early lines may be missing")
+    rel_r = read_release(root)
+    release = rel_r.value.raw if rel_r.ok else (log.release if log else None)
+    if release is None:
+        missing.append("kernel release (proc/sys/kernel/osrelease)")
+
+    recorded_r = read_cmdline(root)
+    recorded = recorded_r.value if recorded_r.ok else (
+        parse_cmdline(log.command_line) if log and log.command_line else None)
+    used = parse_cmdline(cmdline) if cmdline is not None else recorded
+    if used is None:
+        missing.append("command line (proc/cmdline)")
+
+    firmware: tuple[E820Entry, ...] = ()
+    ops = DEFAULT_KERNEL_OPS
+    if log is not None and log.e820_map:
+        firmware = tuple(E820Entry(e.start, e.end, e.type) for e in log.e820_map)
+        ops = _kernel_e820_ops(log)
+    else:
+        mm_r = read_memmap(root)
+        if mm_r.ok and mm_r.value:
+            firmware = tuple(E820Entry(e.start, e.end + 1, _memmap_type(e.type)) for e in mm_r.value)
+            notes.append("firmware map from sys/firmware/memmap; the kernel's own e820 edits assumed "
+                         "(page 0 reserved, 0xa0000-0xfffff removed: trim_bios_range)")
+        else:
+            missing.append("firmware memory map (boot log BIOS-e820 lines or sys/firmware/memmap)")
+
+    srat: SratInfo | None = None
+    srat_r = read_srat(root)
+    if srat_r.ok:
+        srat = srat_info(srat_r.value)
+    elif log is not None and log.of(ev.SratMemory):
+        srat = srat_from_log(log)
+        notes.append(f"SRAT not readable ({srat_r.describe()}): rebuilt from the boot log's SRAT lines")
+    elif srat_r.status is not Status.ABSENT or log is None:
+        missing.append(f"SRAT ({srat_r.describe()})" + ("" if log else " and no boot log"))
+
+    reservations = list(_kernel_image(root, log, notes))
+    if log is not None:
+        reservations += [Reservation(r.start, r.end, "initrd") for r in log.of(ev.Ramdisk)]
+        reservations += [Reservation(r.start, r.end, f"ACPI {r.signature}") for r in log.of(ev.AcpiTableReserved)]
+    elif used is not None and srat is not None and any(m.hotpluggable for m in srat.memory) and (
+            used.movable_node or used.movablemem_map.acpi):
+        missing.append("boot log (var/log/dmesg): the initrd's place decides which hot-pluggable "
+                       "nodes keep their mark")
+    else:
+        notes.append("no boot log: initrd and ACPI table reservations unknown")
+
+    blocks: tuple[BlockInfo, ...] = ()
+    bs = None
+    mb_r = read_memory_blocks(root)
+    if mb_r.ok:
+        bs = mb_r.value.block_size
+        blocks = tuple(BlockInfo(b.number, b.number * bs, (b.number + 1) * bs, b.node,
+                                 b.state == "online" if b.state else bool(b.online))
+                       for b in mb_r.value.blocks)
+    hp_r = read_hotplug_params(root)
+    hp = HotplugParams(block_size=bs)
+    if hp_r.ok:
+        # sysfs shows the recorded boot's values; those its command line set are not the
+        # kernel's defaults, so only the others are kept (a what-if line brings its own).
+        v, rec = hp_r.value, recorded
+        hpo = rec.memory_hotplug if rec else None
+        hp = HotplugParams(None if rec and rec.memhp_default_state else v.auto_online_blocks,
+                           None if hpo and hpo.online_policy else v.online_policy,
+                           None if hpo and hpo.auto_movable_ratio is not None else v.auto_movable_ratio,
+                           None if hpo and hpo.auto_movable_numa_aware is not None else v.auto_movable_numa_aware,
+                           bs)
+    options = options_from(used) if used is not None else Options()
+    inputs = ModelInputs(release, firmware, options, ops, srat, tuple(reservations), blocks, hp,
+                         cmdline is not None, tuple(notes))
+    return Facts(inputs, recorded, log, tuple(missing))
+
+
+def _kernel_image(root: Root, log: BootLog | None, notes: list[str]) -> list[Reservation]:
+    """The kernel image from /proc/iomem (Kernel code .. Kernel bss), else memblock=debug's first
+    reserve from setup_arch, else the default load address (assumed)."""
+    io_r = read_iomem(root)
+    if io_r.ok and not io_r.value.hidden:
+        parts = [r for r in io_r.value.walk() if r.name in KERNEL_PARTS]
+        if parts:
+            return [Reservation(min(p.start for p in parts), max(p.end for p in parts) + 1, "kernel image")]
+    if log is not None:
+        calls = [c for c in log.of(ev.MemblockRange) if c.func == "memblock_reserve"
+                 and "early_reserve_memory" in c.caller]
+        if calls:
+            return [Reservation(calls[0].start, calls[0].end, "kernel image")]
+    notes.append(f"kernel image position unknown: assumed at {DEFAULT_KERNEL_BASE:#x} (no KASLR)")
+    return [Reservation(DEFAULT_KERNEL_BASE, DEFAULT_KERNEL_BASE + (32 << 20), "kernel image (assumed)")]
+
+
+def _memmap_type(name: str) -> str:
+    """sys/firmware/memmap type names -> the e820 names the boot log prints."""
+    return {"System RAM": "usable", "Reserved": "reserved", "ACPI Tables": "ACPI data",
+            "ACPI Non-volatile Storage": "ACPI NVS", "Unusable memory": "unusable",
+            "Persistent Memory (legacy)": "persistent (type 12)", "Persistent Memory": "persistent (type 7)",
+            "Soft Reserved": "soft reserved"}.get(name, "reserved")
+
+
+
+def with_cmdline(facts: Facts, text: str) -> Facts:
+    """The same machine booted with another command line (what-if): options and hot-add
+    onlining follow the new line."""
+    return replace(facts, inputs=replace(facts.inputs, options=options_from(parse_cmdline(text)),
+                                         replay_onlining=True))

@@ -1,0 +1,138 @@
+"""Fast checks over recordings/ (captures from real kernels booted by tests/lab): no QEMU here."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from probes import capture
+from probes.srat import parse_srat
+from tests.lab.recording import RECORDINGS, Member, unpack
+from tests.lab.scenario import SCENARIOS, loads
+
+CAPTURES = sorted(RECORDINGS.glob("*/*.tar.gz"))
+IDS = [f"{p.parent.name}/{p.name.removesuffix('.tar.gz')}" for p in CAPTURES]
+#: Per memory block, the files every kernel since 5.x provides (drivers/base/memory.c).
+BLOCK_FILES = ("phys_index", "state", "online", "valid_zones", "removable", "phys_device")
+
+
+@pytest.fixture(scope="module", params=CAPTURES, ids=IDS)
+def cap(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Member]]:
+    return request.param, unpack(request.param.read_bytes())
+
+
+def _text(members: dict[str, Member], name: str) -> str:
+    return members[name].data.decode()
+
+
+def _scenario(path: Path, members: dict[str, Member]):
+    return loads(_text(members, "lab/scenario.toml"), path.name.removesuffix(".tar.gz"))
+
+
+def test_enough_captures_on_both_kernels() -> None:
+    assert len(CAPTURES) >= 48
+    assert {p.parent.name for p in CAPTURES} == {"6.1", "6.12"}
+
+
+def test_every_scenario_recorded_on_its_kernels() -> None:
+    for path in sorted(SCENARIOS.glob("*.toml")):
+        sc = loads(path.read_text(), path.stem)
+        for series in sc.kernels:
+            assert (RECORDINGS / series / f"{sc.name}.tar.gz").exists(), f"{sc.name} not recorded on {series}"
+
+
+def test_recording_matches_current_scenario_file(cap) -> None:
+    path, members = cap
+    current = SCENARIOS / path.name.replace(".tar.gz", ".toml")
+    assert current.exists(), f"{path}: no scenario file {current.name}"
+    assert _text(members, "lab/scenario.toml") == current.read_text(), "scenario changed since recording: re-record"
+
+
+def test_kernel_release_and_series(cap) -> None:
+    path, members = cap
+    release = _text(members, "lab/kernel-release").strip()
+    assert _text(members, "proc/sys/kernel/osrelease").strip() == release
+    assert release.startswith(path.parent.name + ".")
+
+
+def test_injected_srat_round_trips(cap) -> None:
+    path, members = cap
+    sc = _scenario(path, members)
+    raw = members.get("sys/firmware/acpi/tables/SRAT")
+    if not sc.nodes:
+        assert raw is None, "no -numa, yet the guest has an SRAT"
+        return
+    assert raw is not None
+    got = parse_srat(raw.data)
+    if sc.srat is None:  # QEMU's own table
+        assert (got.header.oem_id, got.header.oem_table_id) == ("BOCHS ", "BXPC    ")
+        return
+    assert got.memory == sc.srat.memory
+    assert got.processors == sc.srat.processors
+    assert got.header.oem_revision == sc.srat.header.oem_revision
+    assert "ACPI: Table Upgrade: override [SRAT-BOCHS -BXPC    ]" in _text(members, capture.BOOT_LOG)
+
+
+def test_capture_holds_what_the_kernel_provides(cap) -> None:
+    path, members = cap
+    sc = _scenario(path, members)
+    names = set(members)
+    for f in capture.FILES:
+        if f == "sys/firmware/acpi/tables/SRAT" and not sc.nodes:
+            continue
+        assert f in names, f"{path}: missing {f}"
+    blocks = {m.group(1) for n in names if (m := re.fullmatch(r"sys/devices/system/memory/(memory\d+)/\w+", n))}
+    assert blocks
+    for b in blocks:
+        for f in BLOCK_FILES:
+            assert f"sys/devices/system/memory/{b}/{f}" in names, f"{path}: {b} lacks {f}"
+        links = [n for n in names if re.fullmatch(rf"sys/devices/system/memory/{b}/node\d+", n)]
+        assert len(links) == 1 and members[links[0]].link == f"../../node/{links[0].rsplit('/', 1)[1]}"
+    for node in _nodes(_text(members, "sys/devices/system/node/online")):
+        for f in ("cpulist", "meminfo"):
+            assert f"sys/devices/system/node/node{node}/{f}" in names
+    memmap = {n.split("/")[3] for n in names if n.startswith("sys/firmware/memmap/")}
+    for entry in memmap:
+        for f in ("start", "end", "type"):
+            assert f"sys/firmware/memmap/{entry}/{f}" in names
+    assert "sys/module/memory_hotplug/parameters/online_policy" in names
+
+
+def _nodes(spec: str) -> list[int]:
+    out: list[int] = []
+    for part in spec.strip().split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def test_boot_log_is_whole_and_matches_cmdline(cap) -> None:
+    path, members = cap
+    log = _text(members, capture.BOOT_LOG).splitlines()
+    assert log[0].startswith("[    0.000000] Linux version ")
+    cmdline = _text(members, "proc/cmdline").strip()
+    assert f"[    0.000000] Command line: {cmdline}" in log
+    sc = _scenario(path, members)
+    assert cmdline.endswith(sc.cmdline) and "nokaslr" in cmdline
+
+
+def test_every_step_logged(cap) -> None:
+    path, members = cap
+    sc = _scenario(path, members)
+    log = _text(members, "lab/steps.log")
+    for n, step in enumerate(sc.steps, 1):
+        assert re.search(rf"^step {n}: guest: ", log, re.M), f"{path}: step {n} ({step.action}) not logged"
+        if step.action != "write":
+            assert re.search(rf"^step {n}: host: ", log, re.M)
+
+
+def test_pairs_differ_only_in_cmdline() -> None:
+    scenarios = {p.stem: loads(p.read_text(), p.stem) for p in SCENARIOS.glob("*.toml")}
+    pairs = [(s, scenarios[s.pair]) for s in scenarios.values() if s.pair]
+    assert len(pairs) >= 8
+    for a, b in pairs:
+        assert a.cmdline != b.cmdline
+        same = ("name", "description", "text", "cmdline", "pair")
+        assert dataclasses.replace(a, **{k: getattr(b, k) for k in same}) == b, f"{a.name} vs {b.name}"
