@@ -158,7 +158,8 @@ def _kernel_zone_hint(facts: AuditFacts, b: Block, hotplugged: bool) -> str:
                     "or moving those reservations off the node would make it Movable")
         if not facts.policy.movable_node:
             return "hot-pluggable per SRAT; movable_node would put it in Movable"
-        return "hot-pluggable per SRAT and movable_node is set; see the node's reasons"
+        return ("hot-pluggable per SRAT and movable_node is set, yet the kernel kept it in a kernel zone: "
+                "its node lost the hot-pluggable mark at boot (movcheck plan --explain shows why)")
     return "kernelcore= or movablecore= would move it to Movable (the platform still could not eject it)"
 
 
@@ -174,12 +175,11 @@ def _block(facts: AuditFacts, b: Block) -> BlockVerdict:
         mem.append(Reason("mixed-zones", ", ".join(zones) or "none"))
     elif zones and zones[0] in KERNEL_ZONES:
         mem.append(Reason("kernel-zone", f"{zones[0]}: {_kernel_zone_hint(facts, b, hotplugged)}"))
-    if b.state == "online" and _holes(facts, b):
-        mem.append(Reason("memory-hole", _holes(facts, b)))
-    for res in facts.reservations:
-        if res.start < b.end and b.start < res.end:
-            if res.kind in _PINNED and b.state == "online":
-                mem.append(Reason(_PINNED[res.kind], f"{res.label} {res.start:#x}-{res.end - 1:#x}"))
+    holes = _holes(facts, b) if b.state == "online" else ""
+    if holes:
+        mem.append(Reason("memory-hole", holes))
+    mem += [Reason(_PINNED[res.kind], f"{res.label} {res.start:#x}-{res.end - 1:#x}") for res in facts.reservations
+            if res.kind in _PINNED and b.state == "online" and res.start < b.end and b.start < res.end]
     if hotplugged and facts.policy.memmap_on_memory:
         mem.append(Reason("memmap-on-memory"))
     offlinable = verdict(mem)

@@ -79,10 +79,6 @@ class Reason:
     def as_json(self) -> dict[str, Any]:
         return {"code": self.code, "severity": self.severity, "message": self.sentence, "detail": self.detail}
 
-    def line(self) -> str:
-        """``code: detail`` for the human form (the sentence lives in ``movcheck audit --reasons``)."""
-        return f"{self.code}: {self.detail}" if self.detail else self.code
-
 
 def verdict(reasons: list[Reason]) -> bool | None:
     """Removable: False if any blocker, None (cannot tell) if any unknown, else True."""

@@ -94,13 +94,13 @@ def render(a: Audit, requirements: list[dict[str, Any]] | None = None) -> str:
                          f"{'-' if r.node is None else r.node:>4} {_yes(r.hotpluggable):>7} {_yes(r.removable):>9}")
             if r.reasons:
                 lines += _columns(" " * 6, _codes(r.reasons))
-    lines += ["", f"{'BLOCKS':<12} {'SIZE':>6} {'STATE':<7} {'NODE':>4} {'ZONES':<12} {'OFFL':>4} {'REMV':>4}  REASONS"]
+    lines += ["", f"{'BLOCKS':<9} {'SIZE':>6} {'STATE':<7} {'NODE':>4} {'ZONES':<9} {'OFFL':>4} {'REMV':>4} REASONS"]
     for g in block_groups(a.blocks):
         v = g[0]
         nums = block_list([x.block.number for x in g]).split(" ", 1)[1]
-        lines += _columns(f"{nums:<12} {fmt_size(g[-1].block.end - v.block.start):>6} {v.block.state:<7} "
-                          f"{'-' if v.block.node is None else v.block.node:>4} {'/'.join(v.zones) or '-':<12} "
-                          f"{_yes(v.offlinable):>4} {_yes(v.removable):>4}  ", _codes(v.reasons))
+        lines += _columns(f"{nums:<9} {fmt_size(g[-1].block.end - v.block.start):>6} {v.block.state:<7} "
+                          f"{'-' if v.block.node is None else v.block.node:>4} {'/'.join(v.zones) or '-':<9} "
+                          f"{_yes(v.offlinable):>4} {_yes(v.removable):>4} ", _codes(v.reasons))
     used = [r for n in a.nodes for r in n.reasons] + _all_reasons(a)
     lines += ["", "Reasons:"]
     for code in dict.fromkeys(r.code for r in used):

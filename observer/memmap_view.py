@@ -226,15 +226,19 @@ def render_svg(rows: list[Row], title: str) -> str:
     scale = bar_w / top
     height = top_pad + len(rows) * (row_h + gap) + 40
     keys = list(dict.fromkeys(s.key for r in rows for s in r.segments))
-    height += -(-len(keys) // 4) * 20
+    height += -(-(len(keys) + 1) // 4) * 20
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + bar_w + 30}" height="{height}" '
            f'viewBox="0 0 {left + bar_w + 30} {height}" font-family="DejaVu Sans Mono, monospace" font-size="12">',
+           '<defs><pattern id="hole" width="6" height="6" patternUnits="userSpaceOnUse" '
+           'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" stroke="#bbbbbb" '
+           'stroke-width="2"/></pattern></defs>',
            '<rect width="100%" height="100%" fill="#ffffff"/>',
            f'<text x="10" y="22" font-size="15" font-weight="bold">{escape(title)}</text>']
     y = top_pad
     for row in rows:
         out.append(f'<text x="10" y="{y + 15}">{escape(row.label)}</text>')
-        out.append(f'<rect x="{left}" y="{y}" width="{bar_w}" height="{row_h}" fill="#fafafa" '
+        back = "url(#hole)" if row.label == "RAM" else "#fafafa"  # the RAM row marks holes
+        out.append(f'<rect x="{left}" y="{y}" width="{bar_w}" height="{row_h}" fill="{back}" '
                    f'stroke="#dddddd"/>')
         if not row.segments and row.note:
             out.append(f'<text x="{left + 6}" y="{y + 15}" fill="#777777">({escape(row.note)})</text>')
@@ -259,8 +263,9 @@ def render_svg(rows: list[Row], title: str) -> str:
         out.append(f'<text x="{x:.1f}" y="{y + 14}" text-anchor="middle" fill="#444444">'
                    f'{fmt_size(t) if t else "0"}</text>')
     y += 34
+    keys.append("hole")
     for i, k in enumerate(keys):
-        _, _, fill, text = style(k)
+        _, _, fill, text = style(k) if k != "hole" else ("", 0, "url(#hole)", "no RAM (hole)")
         lx, ly = left + (i % 4) * 215, y + (i // 4) * 20
         out.append(f'<rect x="{lx}" y="{ly - 11}" width="14" height="14" fill="{fill}" stroke="#666666" '
                    f'stroke-width="0.5"/><text x="{lx + 20}" y="{ly}">{escape(text)}</text>')

@@ -133,3 +133,34 @@ def test_watch_here_counts_and_reconciles_a_uevent_overflow() -> None:
     assert w.lost["uevent"] >= 1
     assert [o.action for o in seen] == ["lost"] and seen[0].detail["errno"] == "ENOBUFS"
     assert w.reconciled == 0  # nothing changed: the reconcile found the blocks as they were
+
+
+def test_sysfs_polling_sees_block_changes(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The last resort: no uevent socket, sysfs re-read; a block appears online, another goes offline."""
+    import observer.watch as watch
+    from probes.root import unpack_recording
+
+    unpack_recording(RECORDING, str(tmp_path))
+
+    def no_netlink(*_a: object) -> None:
+        raise OSError("netlink refused")
+
+    monkeypatch.setattr(watch, "UeventListener", no_netlink)
+    seen: list[Observation] = []
+    w = Watcher(Root(tmp_path), seen.append, use_bpf=False, poll_interval=0.1)
+    assert w.sources == ["poll"] and "netlink refused" in w.notes[0]
+    checker = Checker(w.state, w.checked)
+    mem = tmp_path / "sys/devices/system/memory"
+    new = mem / "memory400"
+    new.mkdir()
+    (new / "node0").mkdir()
+    (new / "state").write_text("online\n")
+    (new / "valid_zones").write_text("Normal\n")
+    (mem / "memory100" / "state").write_text("offline\n")
+    (mem / "memory100" / "valid_zones").write_text("Normal Movable\n")
+    w.run(time.monotonic() + 0.5)
+    w.close()
+    got = [(o.source, o.action, o.block, o.zone) for o in seen]
+    assert got == [("poll", "offline", 100, "Normal"), ("poll", "add", 400, None), ("poll", "online", 400, "Normal")]
+    verdicts = [checker.check(o) for o in seen]
+    assert [v.status for v in verdicts] == ["agree", "info", "agree"]

@@ -16,7 +16,7 @@ from observer.audit_facts import AuditFacts, ZoneSpan, collect
 from observer.check import compare_blocks, compare_zones
 from observer.facts import gather, with_cmdline
 from observer.model.boot import predict
-from observer.audit_reasons import Reason, verdict
+from observer.audit_reasons import REASONS, Reason, verdict
 from observer.audit_report import audit_json, render
 from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
 from observer.output import fmt_range
@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write to FILE atomically (a temporary file renamed over it), e.g. "
                              "/var/lib/node_exporter/textfile_collector/movcheck.prom")
+    parser.add_argument("--list-reasons", action="store_true",
+                        help="print every reason code with its severity and sentence, then exit")
     parser.add_argument("--no-advice", action="store_true", help="skip the command-line advice (no model run)")
 
 
@@ -144,6 +146,10 @@ def run_audit(facts: AuditFacts, targets: list[tuple[str, int, int]], predictor:
 
 
 def run(args: argparse.Namespace, root: Root) -> int:
+    if args.list_reasons:
+        for code, (severity, sentence) in REASONS.items():
+            print(f"{code:<19} {severity:<8} {sentence}")
+        return EXIT_OK
     fmt = args.format or ("json" if args.json else "text")
     targets = [parse_target(t) for t in args.require]
     facts = collect(root, host_name(root, args.root))

@@ -33,12 +33,13 @@ def run(args: argparse.Namespace, root: Root) -> int:
                      "the running kernel ignores it, and so does this check")
         inputs = replace(inputs, options=replace(inputs.options, movablemem_map=None))
     blocks = read_memory_blocks(root)
-    if blocks.ok and inputs.hotplug.auto_online_blocks == "offline":
+    auto_online = inputs.options.memhp_default_state or inputs.hotplug.auto_online_blocks
+    if blocks.ok and auto_online == "offline":
         manual = {b.number: b.valid_zones[0] for b in blocks.value.blocks
                   if b.state == "online" and b.valid_zones and len(b.valid_zones) == 1}
         inputs = replace(inputs, blocks=tuple(replace(b, manual_zone=manual.get(b.index)) for b in inputs.blocks))
     pred = predict(inputs)
-    if any(b.online and not b.boot for b in pred.blocks) and inputs.hotplug.auto_online_blocks == "offline":
+    if any(b.online and not b.boot for b in pred.blocks) and auto_online == "offline":
         notes.append("auto-online is off: hot-added blocks online now were onlined by hand, so their zone "
                      "is taken as seen; boot memory and the zone spans are predicted")
     mismatches = compare_zones(pred, seen)

@@ -20,6 +20,8 @@ HELP = "one table (host, kernel, nodes, removable, reasons) over audit JSON file
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="movcheck audit --json output, or a recording (.tar.gz or snapshot directory)")
+    parser.add_argument("--all-reasons", action="store_true",
+                        help="list every reason of every node, not only its root cause")
 
 
 def _row(path: str) -> SummaryRow:
@@ -47,5 +49,5 @@ def run(args: argparse.Namespace, root: object) -> int:
         rows = [_row(p) for p in args.files]
     except RootError as exc:
         raise CommandError(str(exc), exc.code) from None
-    print(render_summary(rows))
+    print(render_summary(rows, every=args.all_reasons))
     return 0

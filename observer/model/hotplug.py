@@ -135,6 +135,7 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
     groups = _groups([b for b in blocks if not boot_nodes[b.index]])
     online_type = policy.default_online if policy.default_online != "offline" else "online"
     zone_of: dict[int, int | None] = {}
+    by_hand: list[int] = []
     for group in groups:
         remaining = sum((b.end - b.start) >> PAGE_SHIFT for b in group)
         has_kernel = False
@@ -146,8 +147,7 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
             if b.manual_zone in ZONES:
                 z = ZONES.index(b.manual_zone)
             elif policy.default_online == "offline":
-                trace.assume(f"memory{b.index} was onlined by hand (auto-online is off): assumed "
-                             "'online', the type a plain 'echo online' picks")
+                by_hand.append(b.index)
                 z = zone_for_range("online", b.node, live, s, nr, policy, remaining, has_kernel)
             else:
                 z = zone_for_range(online_type, b.node, live, s, nr, policy, remaining, has_kernel)
@@ -156,6 +156,9 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
                 remaining -= nr
             online_block(live[b.node][z], s, nr)
             zone_of[b.index] = z
+    if by_hand:
+        trace.assume(f"{len(by_hand)} hot-added block(s) (memory{by_hand[0]}..memory{by_hand[-1]}) were onlined "
+                     "by hand (auto-online is off): assumed 'online', the type a plain 'echo online' picks")
     if zone_of:
         trace.step("hotadd-zone", f"hot-added blocks onlined as '{online_type}': " + ", ".join(
             f"memory{i} -> {ZONES[z]}" for i, z in zone_of.items() if z is not None), mb)

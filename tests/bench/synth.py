@@ -326,3 +326,33 @@ def cached_snapshot(lay: Layout, cache: str = CACHE_DIR) -> str:
     write_snapshot(lay, tmp)
     os.rename(tmp, final)
     return final
+
+
+BOOTLOG_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "bootlog")
+MEMBLOCK_LOGS = ("k612-2node-memblock-debug.dmesg", "k61-2node-memblock-debug.dmesg")
+
+
+def memblock_debug_log(size: int) -> str:
+    """A dmesg log of about ``size`` bytes: a real memblock=debug boot's opening lines (through
+    its first memblock call), then the real ``memblock_*`` call lines of the 6.1 and 6.12
+    captures repeated with rising timestamps, then the 6.12 capture's remaining lines."""
+    with open(os.path.join(BOOTLOG_DATA, MEMBLOCK_LOGS[0])) as f:
+        lines = f.read().splitlines()
+    calls = []
+    for name in MEMBLOCK_LOGS:
+        with open(os.path.join(BOOTLOG_DATA, name)) as f:
+            calls += [ln.split("] ", 1)[1] for ln in f.read().splitlines() if "] memblock_" in ln]
+    first = next(i for i, ln in enumerate(lines) if "] memblock_" in ln)
+    head, tail = lines[:first], [ln.split("] ", 1)[1] for ln in lines[first:] if "] " in ln]
+    out, total, usec = list(head), sum(len(ln) + 1 for ln in head), 40_000
+    tail_bytes = sum(len(ln) + 16 for ln in tail)
+    while total + tail_bytes < size:
+        for msg in calls:
+            line = f"[{usec // 1_000_000:5d}.{usec % 1_000_000:06d}] {msg}"
+            out.append(line)
+            total += len(line) + 1
+            usec += 1
+    for msg in tail:
+        usec += 1
+        out.append(f"[{usec // 1_000_000:5d}.{usec % 1_000_000:06d}] {msg}")
+    return "\n".join(out) + "\n"

@@ -41,6 +41,7 @@ def headers_tree(kernel: Kernel) -> Path:
             if proc.returncode != 0:
                 raise HeadersUnavailable(f"apt-get download {pkg}: {proc.stderr.strip()[-300:]}")
     unpacked = base / "unpacked"
+    unpacked.mkdir(parents=True, exist_ok=True)
     for pkg in (arch, m.group(1)):
         deb = next(debs.glob(f"{pkg}_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
