@@ -208,6 +208,9 @@ def hotadd_zone(facts: AuditFacts, node: int | None, start: int, end: int) -> st
     taken as one static memory group (an ACPI DIMM).
     """
     pol = facts.policy
+    kernel_nodes = {z.node for z in facts.zones or ()}
+    if node is None and len(kernel_nodes) == 1:  # NUMA off or rejected: everything is node 0
+        node = kernel_nodes.pop()
     if pol.auto_online is None or node is None:
         return None
     if pol.auto_online == "offline":
@@ -292,8 +295,8 @@ def block_list(numbers: list[int]) -> str:
 # --- nodes ---------------------------------------------------------------------------------
 
 def _node_ids(facts: AuditFacts) -> list[int]:
+    """The nodes the kernel has (zoneinfo, block links, node/online), not the ones the SRAT names."""
     ids = {z.node for z in facts.zones or ()} | {b.node for b in facts.blocks or () if b.node is not None}
-    ids |= {r.node for r in facts.firmware or () if r.node is not None}
     ids |= set(facts.online_nodes or ())
     return sorted(ids)
 

@@ -216,7 +216,11 @@ def _firmware(srat, absent: bool, log, problems: list[str]) -> tuple[FirmwareRan
     empty when the firmware has no SRAT, None when it could not be read."""
     from probes import bootlog_events as ev
     if log is not None and log.of(ev.SratMemory):
-        return tuple(FirmwareRange(e.node, e.pxm, e.start, e.end, e.hotplug) for e in log.of(ev.SratMemory))
+        # arch/x86/mm/numa.c numa_init: when the SRAT's NUMA setup is rejected ("No NUMA
+        # configuration found", then dummy_numa_init fakes one node) its node ids mean nothing.
+        rejected = any(n.what in ("no_config", "off") for n in log.of(ev.NumaNote))
+        return tuple(FirmwareRange(None if rejected else e.node, e.pxm, e.start, e.end, e.hotplug)
+                     for e in log.of(ev.SratMemory))
     if srat is None:
         return () if absent else None
     if srat.memory and log is None:

@@ -222,7 +222,9 @@ def read_memory_blocks(root: Root, files: Collection[str] = BLOCK_FILES) -> Read
     """Every block under ``sys/devices/system/memory`` (ABSENT without memory-block support).
 
     Only ``files`` (a subset of ``BLOCK_FILES``) are read; the fields of the others are None.
-    Each block directory is read in one :meth:`Root.scan`, in block-number order.
+    Each block directory is read in one :meth:`Root.scan`, in block-number order; its listing
+    is skipped when the previous block's ``nodeN`` link is there too (the kernel makes one node
+    link per block, so a second one is then not looked for).
     """
     size = root.read_text(f"{MEMORY_DIR}/block_size_bytes").map(parse_block_size)
     if not size.ok:
@@ -234,13 +236,16 @@ def read_memory_blocks(root: Root, files: Collection[str] = BLOCK_FILES) -> Read
     names.sort(key=lambda n: int(n[6:]))
     wanted = [f for f in BLOCK_FILES if f in files]
     table = BlockTable()
+    hint = None  # the previous block's node link: a block's neighbours are almost always on its node
     for name in names:
-        r = root.scan(f"{MEMORY_DIR}/{name}", wanted)
+        r = root.scan(f"{MEMORY_DIR}/{name}", wanted, hint)
         if not r.ok:
             return Reading(r.source, r.status, None, r.problem)
         entries, texts = r.value  # type: ignore[misc]
         try:
-            table.append(*_block_fields(name, texts, entries))
+            fields = _block_fields(name, texts, entries)
         except ParseError as exc:
             return Reading(f"{MEMORY_DIR}/{name}", Status.MALFORMED, None, f"malformed: {exc}")
+        table.append(*fields)
+        hint = None if fields[6] is None else f"node{fields[6]}"
     return Reading(MEMORY_DIR, Status.OK, MemoryBlocks(size.value or 0, table))

@@ -140,9 +140,11 @@ class Root:
         """The names in a directory, sorted."""
         return self._read(rel, lambda r: sorted(os.listdir(self._path(r))))
 
-    def scan(self, rel: str, files: Collection[str]) -> Reading[tuple[list[str], dict[str, str]]]:
-        """A sysfs directory in one pass: its names (unsorted) and the text of each of ``files``
-        present in it, every file opened relative to the directory's fd.
+    def scan(self, rel: str, files: Collection[str], hint: str | None = None
+             ) -> Reading[tuple[list[str], dict[str, str]]]:
+        """A sysfs directory in one pass through its fd: its entry names and the text of each of
+        ``files`` it holds. When ``hint`` names a symlink in it (a block's ``nodeN``, guessed from
+        the previous block), the names are just ``[hint]`` and the listing is skipped.
 
         For sysfs attributes and regular files only: one read of a buffer larger than a page
         returns the whole attribute (fs/sysfs/file.c: a show() fills at most PAGE_SIZE), so a
@@ -155,13 +157,21 @@ class Root:
         except (_Escape, OSError) as exc:
             return self._read(rel, lambda r: _raise(exc))
         try:
-            names = os.listdir(dfd)
+            names = None
+            if hint is not None:
+                try:
+                    os.readlink(hint, dir_fd=dfd)
+                    names = [hint]
+                except (FileNotFoundError, OSError):
+                    pass
+            if names is None:
+                names = os.listdir(dfd)
             texts: dict[str, str] = {}
             for name in files:
-                if name not in names:
-                    continue
                 try:
                     fd = os.open(name, _SCAN_FLAGS, dir_fd=dfd)
+                except FileNotFoundError:
+                    continue
                 except OSError as exc:
                     if exc.errno != errno.ELOOP or self.live:
                         raise

@@ -53,6 +53,7 @@ def early_reservations(inputs: ModelInputs, mb: memblock.Memblock, trace: Trace)
                 break
         if addr is not None:
             out.append(Reservation(addr, addr + PAGE_SIZE, "early allocations (bottom-up)"))
+            trace.step("early-alloc", f"movable_node: memblock allocates bottom-up, first at {addr:#x}", mb)
             trace.assume(f"movable_node: early memblock allocations simulated bottom-up from {addr:#x} "
                          "(first free RAM above 1 MiB), not copied from the recorded boot")
     else:

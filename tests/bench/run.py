@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.bench.synth import Layout, cached_snapshot, memblock_debug_log
 SIZES = (1024, 8192, 32768, 131072)
 LSMEM_COLUMNS = "RANGE,SIZE,STATE,REMOVABLE,BLOCK,NODE,ZONES"
 BOOTLOG_BYTES = 4 << 20
+TIME = "/usr/bin/time"  # GNU time (Debian package time)
 
 
 def movcheck_cmd() -> list[str]:
@@ -32,18 +34,25 @@ def movcheck_cmd() -> list[str]:
 
 
 def run_once(cmd: list[str]) -> dict[str, float]:
-    """Wall seconds, CPU seconds (user+sys) and peak RSS (MiB) of one run; raises if it fails."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err.strip()[:300]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+    """Wall seconds, CPU seconds (user+sys) and peak RSS (MiB) of one run; raises if it fails.
+
+    The command runs under /usr/bin/time, which reports its peak RSS: a child forked straight
+    from this Python process would inherit its RSS high-water mark through exec.
+    """
+    with tempfile.NamedTemporaryFile("r", prefix="movcheck-bench-") as rss:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([TIME, "-f", "%M", "-o", rss.name, *cmd], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)  # CPU includes the reaped command's
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err.strip()[:300]}")
+        peak_kib = int(rss.read().split()[-1])
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": peak_kib / 1024}
 
 
 def compare(cmds: dict[str, list[str]], repeat: int) -> dict[str, dict[str, float]]:
@@ -96,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of each command per size")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     args = ap.parse_args(argv)
+    if not os.access(TIME, os.X_OK):
+        print(f"{TIME} is needed for peak RSS (apt-get install time)", file=sys.stderr)
+        return 2
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     for n in sizes:

@@ -50,8 +50,8 @@ class Layout:
     block_size: int = 128 << 20
 
     def __post_init__(self) -> None:
-        if self.low_blocks * self.nodes > self.blocks or not 0 < self.hotplug_nodes < self.nodes:
-            raise ValueError(f"{self}: too few blocks for the nodes, or no kernel/hot-pluggable node")
+        if self.blocks // self.nodes <= self.low_blocks or not 0 < self.hotplug_nodes < self.nodes:
+            raise ValueError(f"{self}: node 0 must reach above 4 GiB, and some nodes (not all) be hot-pluggable")
 
     @property
     def name(self) -> str:

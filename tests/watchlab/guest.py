@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import lzma
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -33,7 +34,7 @@ class GuestError(RuntimeError):
 
 
 def _modules(kernel: Kernel) -> list[tuple[str, bytes]]:
-    """(name, bytes) of the 9p/virtio modules ``kernel`` builds as modules, in load order.
+    """(name, bytes) of the 9p/virtio modules ``kernel`` builds as modules, dependencies first.
 
     Unpacked once from the kernel's deb into the cache; ``.ko.xz`` (6.12) are decompressed
     for busybox insmod. Modules the kernel builds in (6.12: virtio) are simply absent.
@@ -46,18 +47,30 @@ def _modules(kernel: Kernel) -> list[tuple[str, bytes]]:
             raise GuestError(f"no cached deb for {kernel.release}")
         tree.mkdir(parents=True, exist_ok=True)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
-    out = []
+    found: dict[str, bytes] = {}
     for m in MODULES:
         plain, packed = mods / f"{m}.ko", mods / f"{m}.ko.xz"
         if plain.exists():
-            out.append((plain.name, plain.read_bytes()))
+            found[plain.stem] = plain.read_bytes()
         elif packed.exists():
-            out.append((plain.name, lzma.decompress(packed.read_bytes())))
+            found[plain.stem] = lzma.decompress(packed.read_bytes())
+    out: list[tuple[str, bytes]] = []
+
+    def load(name: str) -> None:  # dependencies first, from each module's modinfo depends=
+        if name not in found or any(n == f"{name}.ko" for n, _ in out):
+            return
+        m = re.search(rb"depends=([^\0]*)\0", found[name])
+        for dep in (m.group(1).decode().split(",") if m and m.group(1) else []):
+            load(dep.replace("-", "_"))
+        out.append((f"{name}.ko", found[name]))
+
+    for name in list(found):
+        load(name)
     return out
 
 
 def _init(mods: list[str], cmdline_script: str) -> str:
-    insmods = "\n".join(f"insmod /lib/{m} 2>/dev/null" for m in mods)
+    insmods = "\n".join(f"insmod /lib/{m} || echo @@INSMOD-FAILED {m}@@" for m in mods)
     return f"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -113,9 +126,13 @@ class Guest:
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=open(self.console, "wb"),
                                      stderr=subprocess.STDOUT)
-        self._wait(lambda: (self.work / "ready").exists(), timeout, "guest shell ready")
-        self.boot_seconds = time.monotonic() - self.t0
-        self.qmp = Qmp(self.qmp_path)
+        try:
+            self._wait(lambda: (self.work / "ready").exists(), timeout, "guest shell ready")
+            self.boot_seconds = time.monotonic() - self.t0
+            self.qmp = Qmp(self.qmp_path)
+        except BaseException:
+            self.close()
+            raise
 
     def _wait(self, cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
