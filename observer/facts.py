@@ -15,7 +15,7 @@ from probes.cmdline import CommandLine, parse_cmdline, read_cmdline
 from probes.hotplug_params import read_hotplug_params
 from probes.iomem import read_iomem
 from probes.kernel import read_release
-from probes.memmap import read_memmap
+from probes.memmap import FirmwareMapEntry, read_memmap
 from probes.memory_blocks import read_memory_blocks
 from probes.reading import Status
 from probes.root import Root
@@ -109,9 +109,11 @@ def gather(root: Root, cmdline: str | None = None) -> Facts:
     else:
         mm_r = read_memmap(root)
         if mm_r.ok and mm_r.value:
-            firmware = tuple(E820Entry(e.start, e.end + 1, _memmap_type(e.type)) for e in mm_r.value)
-            notes.append("firmware map from sys/firmware/memmap; the kernel's own e820 edits assumed "
-                         "(page 0 reserved, 0xa0000-0xfffff removed: trim_bios_range)")
+            boot = _boot_entries(mm_r.value)
+            firmware = tuple(E820Entry(e.start, e.end + 1, _memmap_type(e.type)) for e in boot)
+            notes.append("firmware map from sys/firmware/memmap (entries after its sorted boot part taken as "
+                         "hot-added); the kernel's own e820 edits assumed (page 0 reserved, 0xa0000-0xfffff "
+                         "removed: trim_bios_range)")
         else:
             missing.append("firmware memory map (boot log BIOS-e820 lines or sys/firmware/memmap)")
 
@@ -177,6 +179,18 @@ def _kernel_image(root: Root, log: BootLog | None, notes: list[str]) -> list[Res
             return [Reservation(calls[0].start, calls[0].end, "kernel image")]
     notes.append(f"kernel image position unknown: assumed at {DEFAULT_KERNEL_BASE:#x} (no KASLR)")
     return [Reservation(DEFAULT_KERNEL_BASE, DEFAULT_KERNEL_BASE + (32 << 20), "kernel image (assumed)")]
+
+
+def _boot_entries(entries: tuple[FirmwareMapEntry, ...]) -> tuple[FirmwareMapEntry, ...]:
+    """The boot part of sys/firmware/memmap: firmware_map_add_early() entries come first in
+    address order (the sanitized e820 table); firmware_map_add_hotplug() appends hot-added
+    System RAM after them, so the map is cut where the address order breaks."""
+    out: list[FirmwareMapEntry] = []
+    for e in entries:
+        if out and e.start < out[-1].start:
+            break
+        out.append(e)
+    return tuple(out)
 
 
 def _memmap_type(name: str) -> str:

@@ -82,6 +82,10 @@ class Root:
         so open it with O_NOFOLLOW or pass it to :meth:`_path`. Raises _Escape."""
         if self.live:
             return os.path.join(self.prefix, rel)
+        parent, _, name = rel.rpartition("/")
+        known = self._dirs.get(parent)  # keys are normalised, so a hit has no '.', '..' or '//'
+        if known is not None and name not in ("", ".", ".."):
+            return f"{known}/{name}"
         parts = [p for p in rel.split("/") if p and p != "."]
         if ".." in parts:
             return self._resolved(os.path.join(self.prefix, rel))

@@ -27,7 +27,13 @@ def test_advice_is_what_the_real_kernel_does(name: str, pair: str, token: str, s
     path, paired = RECORDINGS / series / f"{name}.tar.gz", RECORDINGS / series / f"{pair}.tar.gz"
     assert path.exists() and paired.exists(), "run `make recordings`"
     assert main(["audit", "--root", str(path), "--json"]) == 0
-    advice = json.loads(capsys.readouterr().out)["advice"]
+    doc = json.loads(capsys.readouterr().out)
+    advice = doc["advice"]
+    dimms = [r for r in doc["ranges"] if r["kind"] == "dimm"]
+    if name == "coldplug_dimms" and all(r["removable"] for r in dimms):
+        # 6.1's build leaves hot-added memory offline: the DIMMs can go as they are, nothing to fix.
+        assert dimms and all(b["state"] == "offline" for b in doc["blocks"] if b["hotplugged"]) and advice == []
+        return
     assert len(advice) == 1 and advice[0]["checked"] and advice[0]["add"] == [token], advice
     assert advice[0]["diff"], "a fix changes some zone"
     with open_root(str(paired)) as root:

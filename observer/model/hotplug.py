@@ -160,8 +160,12 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
         trace.assume(f"{len(by_hand)} hot-added block(s) (memory{by_hand[0]}..memory{by_hand[-1]}) were onlined "
                      "by hand (auto-online is off): assumed 'online', the type a plain 'echo online' picks")
     if zone_of:
-        trace.step("hotadd-zone", f"hot-added blocks onlined as '{online_type}': " + ", ".join(
-            f"memory{i} -> {ZONES[z]}" for i, z in zone_of.items() if z is not None), mb)
+        trace.step("hotadd-auto-movable" if policy.auto_movable else "hotadd-zone",
+                   f"hot-added blocks onlined as '{online_type}': " + ", ".join(
+                       f"memory{i} -> {ZONES[z]}" for i, z in zone_of.items() if z is not None), mb)
+        trace.step("hotadd-span", "zones after onlining: " + "; ".join(
+            f"node {n} {ZONES[z]} start {lz.start:#x} spanned {lz.spanned} present {lz.present}"
+            for n in sorted(live) for z, lz in sorted(live[n].items()) if lz.spanned), mb)
     for b in blocks:
         s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
         boot = bool(boot_nodes[b.index])

@@ -88,7 +88,9 @@ def _register(mb: Memblock, blocks: list[Block], trace: Trace, what: str) -> str
     trace.step("numa-set-node", f"{what}: " + ", ".join(
         f"node {b.nid} [mem {b.start:#x}-{b.end - 1:#x}]" for b in blocks), mb)
     if uncovered >= COVERAGE_SLACK_PAGES:
-        return f"NUMA: nodes leave {uncovered} pages of RAM uncovered (>= 1 MiB): NUMA config not used"
+        problem = f"NUMA: nodes leave {uncovered} pages of RAM uncovered (>= 1 MiB): NUMA config not used"
+        trace.step("numa-coverage", problem, mb)
+        return problem
     return None
 
 

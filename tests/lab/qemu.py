@@ -51,7 +51,8 @@ def _mib(n: int) -> str:
 def qemu_args(sc: Scenario, kernel: Kernel, initrd: Path, qmp: Path) -> list[str]:
     """The full QEMU command line for ``sc``."""
     args = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-nographic", "-no-reboot",
-            "-smp", str(sc.smp), "-m", f"{_mib(sc.memory)},slots={sc.slots},maxmem={_mib(sc.maxmem)}",
+            "-smp", str(sc.smp), "-m", _mib(sc.memory) + (f",slots={sc.slots},maxmem={_mib(sc.maxmem)}"
+                                                          if sc.slots else ""),
             "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
             "-append", " ".join(filter(None, [BASE_CMDLINE, sc.cmdline])),
             "-qmp", f"unix:{qmp},server=on,wait=off"]
