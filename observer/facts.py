@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from observer.model import memblock
 from observer.model.inputs import (BlockInfo, E820Entry, E820Op, HotplugParams, MemmapArg, ModelInputs,
                                    Options, Reservation, SratInfo, SratMemoryRange)
 from probes import bootlog_events as ev
@@ -158,9 +159,11 @@ def gather(root: Root, cmdline: str | None = None) -> Facts:
                            None if hpo and hpo.auto_movable_ratio is not None else v.auto_movable_ratio,
                            None if hpo and hpo.auto_movable_numa_aware is not None else v.auto_movable_numa_aware,
                            bs)
-    options = options_from(used) if used is not None else Options()
+    options = options_from(recorded) if recorded is not None else Options()
     inputs = ModelInputs(release, firmware, options, ops, srat, tuple(reservations), blocks, hp,
-                         cmdline is not None, tuple(notes))
+                         assumptions=tuple(notes))
+    if cmdline is not None:
+        inputs = what_if(inputs, options_from(parse_cmdline(cmdline)))
     return Facts(inputs, recorded, log, tuple(missing))
 
 
@@ -205,5 +208,15 @@ def _memmap_type(name: str) -> str:
 def with_cmdline(facts: Facts, text: str) -> Facts:
     """The same machine booted with another command line (what-if): options and hot-add
     onlining follow the new line."""
-    return replace(facts, inputs=replace(facts.inputs, options=options_from(parse_cmdline(text)),
-                                         replay_onlining=True))
+    return replace(facts, inputs=what_if(facts.inputs, options_from(parse_cmdline(text))))
+
+
+def what_if(recorded: ModelInputs, options: Options) -> ModelInputs:
+    """``recorded`` booted with ``options``: hot-add onlining is replayed, and the blocks that
+    were boot memory under the recorded options are marked (arch/x86/kernel/e820.c edits)."""
+    table = memblock.apply_ops(memblock.apply_cmdline(memblock.from_entries(recorded.firmware_e820),
+                                                      recorded.options.mem_limit, recorded.options.memmap),
+                               recorded.kernel_e820_ops)
+    ram = memblock.memblock_from_e820(table)
+    boot = frozenset(b.index for b in recorded.blocks if ram.overlaps(b.start, b.end))
+    return replace(recorded, options=options, replay_onlining=True, recorded_boot_blocks=boot)

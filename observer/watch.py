@@ -346,19 +346,21 @@ class Watcher:
         if n is None or ev.action not in ACTIONS or ev.synthetic:
             return
         bp = self.state.block_pages
-        blk = read_block(self.root, n) if ev.action in ("add", "online") else None
+        checked = self.checked == "uevent"  # else a confirmation of bpf events: no sysfs reads
+        blk = read_block(self.root, n) if checked and ev.action in ("add", "online") else None
         known = self.state.blocks.get(n)
         node = blk.node if blk else (known.node if known else None)
         zone = None
-        if ev.action == "online":
-            zone = blk.zone if blk and blk.state == "online" else None
-        elif ev.action == "offline" and known is not None:
+        if ev.action == "online" and blk is not None:
+            zone = blk.zone if blk.state == "online" else None
+        elif ev.action in ("online", "offline") and known is not None:
             zone = known.zone
-        env = dict(ev.env)
+        detail: dict[str, object] = {"seqnum": dict(ev.env).get("SEQNUM")}
         obs = self._next(source="uevent", action=ev.action, block=n, start_pfn=n * bp, nr_pages=bp,
-                         node=node, zone=zone, detail=self._detail(ev.action, {"seqnum": env.get("SEQNUM")}),
+                         node=node, zone=zone, detail=self._detail(ev.action, detail) if checked else detail,
                          raw=raw.hex())
-        self._track(obs)
+        if checked:
+            self._track(obs)
         self.emit(obs)
 
     def _track(self, obs: Observation) -> None:

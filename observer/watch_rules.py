@@ -60,7 +60,7 @@ def _why(online_type: str, pol: Policy, live: dict[int, dict[int, LiveZone]], ni
     met = [ZONES[z] for z, lz in live[nid].items() if lz.intersects(start, nr)]
     spans = f"range meets node {nid}'s {'/'.join(met)} span" if met else f"range meets no zone span of node {nid}"
     if online_type != "online":
-        return f"{online_type}: {spans}"
+        return spans
     if pol.auto_movable:
         movable = sum(z[MOVABLE].present for z in live.values())
         early = sum(lz.present_early for z in live.values() for i, lz in z.items() if i != MOVABLE)

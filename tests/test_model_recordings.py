@@ -124,7 +124,7 @@ def _pairs() -> list[tuple[Path, Path]]:
         pair = tomllib.loads(scen.read_text()).get("pair")
         other = cap.parent / f"{pair}.tar.gz" if pair else None
         if other is not None and other.exists():
-            out += [(cap, other), (other, cap)]
+            out += [p for p in ((cap, other), (other, cap)) if p not in out]
     return out
 
 

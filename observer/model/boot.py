@@ -106,7 +106,8 @@ def predict(inputs: ModelInputs) -> Prediction:
     policy = hotplug.policy_from(inputs.hotplug, opts.memhp_default_state, opts.online_policy,
                                  opts.auto_movable_ratio, opts.auto_movable_numa_aware, opts.movable_node,
                                  trace)
-    blocks = (hotplug.predict_blocks(mb, live, inputs.blocks, policy, trace, inputs.replay_onlining)
+    blocks = (hotplug.predict_blocks(mb, live, inputs.blocks, policy, trace, inputs.replay_onlining,
+                                        inputs.recorded_boot_blocks)
               if inputs.blocks else [])
     final = [zones.ZoneLayout(n, zones.ZONES[z], lz.start if lz.spanned else 0, lz.spanned, lz.present)
              for n in sorted(live) for z, lz in sorted(live[n].items())]

@@ -117,15 +117,18 @@ def _early_zone(zones: dict[int, LiveZone], start: int, nr: int) -> int | None:
 
 
 def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: tuple[BlockInfo, ...],
-                   policy: Policy, trace: Trace, replay: bool = False) -> list[BlockPrediction]:
+                   policy: Policy, trace: Trace, replay: bool = False,
+                   recorded_boot: frozenset[int] = frozenset()) -> list[BlockPrediction]:
     """Online the hot-added blocks that are online (in block order, DIMM by DIMM), then say for
     every block its zone or valid_zones (drivers/base/memory.c valid_zones_show). With
     ``replay`` (a what-if), hot-added blocks are online exactly when the default online type
-    is not offline (add_memory_resource onlines them at add time)."""
+    is not offline (add_memory_resource onlines them at add time), and blocks of the recorded
+    boot's memory (``recorded_boot``) that the new line leaves without RAM are dropped."""
     out: list[BlockPrediction] = []
     if replay:
         auto = policy.default_online != "offline"
-        blocks = tuple(b if _is_boot(mb, b) else replace(b, online=auto, manual_zone=None) for b in blocks)
+        blocks = tuple(b if _is_boot(mb, b) else replace(b, online=auto, manual_zone=None) for b in blocks
+                       if _is_boot(mb, b) or b.index not in recorded_boot)
         trace.assume("what-if: hot-added blocks are " + ("onlined at add time" if auto else "left offline")
                      + f" by the default online type '{policy.default_online}'; later manual onlining is not replayed")
     boot_nodes: dict[int, set[int]] = {}

@@ -147,5 +147,8 @@ class ModelInputs:
     #: what-if: hot-added blocks are onlined (or not) by the default online type of the new
     #: command line, not as they were seen.
     replay_onlining: bool = False
+    #: what-if: blocks that were boot memory in the recorded boot; those the new line leaves
+    #: without RAM (mem=, memmap=) do not exist in the new boot.
+    recorded_boot_blocks: frozenset[int] = frozenset()
     #: what the fact gatherer had to assume (lowered claims), carried into the prediction.
     assumptions: tuple[str, ...] = ()
