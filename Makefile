@@ -36,6 +36,7 @@ recordings: install lab-deps
 	$(PY) -m tests.lab.run recordings
 
 bench: install
+	@dpkg -s time >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends time; }
 	$(PY) -m tests.bench.run
 
 lint: install
