@@ -10,7 +10,9 @@ stable code (observer.audit_reasons). Pure: works on :class:`AuditFacts`.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from observer.audit_facts import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, Block, ZoneSpan
 from observer.audit_reasons import Reason, verdict
@@ -25,7 +27,7 @@ _PINNED = {"kernel-image": "kernel-image", "node-data": "node-data", "crashkerne
            "reserved": "reserved"}
 
 
-@dataclass
+@dataclass(slots=True)
 class BlockVerdict:
     block: Block
     zones: list[str]
@@ -89,7 +91,9 @@ def audit(facts: AuditFacts) -> Audit:
     zones = facts.zones or ()
     movable = sum(z.present for z in zones if z.name == "Movable")
     kernel = sum(z.present for z in zones if z.name in KERNEL_ZONES)
-    blocks = [_block(facts, b) for b in facts.blocks or ()]
+    ram = _Ram(facts.system_ram)
+    shared: dict = {}  # type: ignore[type-arg]
+    blocks = [_block(facts, b, ram, shared) for b in facts.blocks or ()]
     ranges = [_range(facts, r, blocks) for r in _ranges(facts)]
     nodes = [_node(facts, n, blocks, movable, kernel, ratio) for n in _node_ids(facts)]
     return Audit(facts, blocks, ranges, nodes, movable, kernel, ratio)
@@ -129,13 +133,27 @@ def _zones_of(facts: AuditFacts, b: Block) -> list[str] | None:
             and z.intersects(b.start, b.end)]
 
 
-def _holes(facts: AuditFacts, b: Block) -> str:
+class _Ram:
+    """System RAM sorted once, with the running maximum of its ends, so each block's lookup
+    starts at the first range that can reach into it (bisect) instead of scanning them all."""
+
+    __slots__ = ("ranges", "reach")
+
+    def __init__(self, system_ram: tuple[tuple[int, int], ...] | None) -> None:
+        self.ranges = None if system_ram is None else sorted(system_ram)
+        self.reach = [] if self.ranges is None else list(accumulate((e for _, e in self.ranges), max))
+
+
+def _holes(ram: _Ram, b: Block) -> str:
     """The parts of the block that are not System RAM, as text ("" when it is all RAM or unknown)."""
-    if facts.system_ram is None:
+    if ram.ranges is None:
         return ""
     gaps, at = [], b.start
-    for s, e in sorted(facts.system_ram):
-        if e <= at or s >= b.end:
+    for i in range(bisect_right(ram.reach, at), len(ram.ranges)):  # earlier ranges all end by b.start
+        s, e = ram.ranges[i]
+        if s >= b.end:
+            break  # sorted by start: the rest start later still
+        if e <= at:
             continue
         if s > at:
             gaps.append((at, s))
@@ -163,7 +181,9 @@ def _kernel_zone_hint(facts: AuditFacts, b: Block, hotplugged: bool) -> str:
     return "kernelcore= or movablecore= would move it to Movable (the platform still could not eject it)"
 
 
-def _block(facts: AuditFacts, b: Block) -> BlockVerdict:
+def _block(facts: AuditFacts, b: Block, ram: _Ram, shared: dict) -> BlockVerdict:  # type: ignore[type-arg]
+    """One block's verdict; equal reasons and zone lists are one object in ``shared`` (a big
+    machine has a handful of distinct ones across its blocks)."""
     hotplugged = _hotadded(facts, b.start, b.end)
     zones = _zones_of(facts, b)
     mem: list[Reason] = []
@@ -175,7 +195,7 @@ def _block(facts: AuditFacts, b: Block) -> BlockVerdict:
         mem.append(Reason("mixed-zones", ", ".join(zones) or "none"))
     elif zones and zones[0] in KERNEL_ZONES:
         mem.append(Reason("kernel-zone", f"{zones[0]}: {_kernel_zone_hint(facts, b, hotplugged)}"))
-    holes = _holes(facts, b) if b.state == "online" else ""
+    holes = _holes(ram, b) if b.state == "online" else ""
     if holes:
         mem.append(Reason("memory-hole", holes))
     mem += [Reason(_PINNED[res.kind], f"{res.label} {res.start:#x}-{res.end - 1:#x}") for res in facts.reservations
@@ -188,7 +208,9 @@ def _block(facts: AuditFacts, b: Block) -> BlockVerdict:
     if fw is None and b.node is not None and (facts.kernel_nodes or {}).get(b.node) and not hotplugged \
             and any(r.code == "kernel-zone" for r in mem):
         reasons.append(Reason("kernel-node", f"node {b.node}: {', '.join(facts.kernel_nodes[b.node])}"))  # type: ignore[index]
-    return BlockVerdict(b, zones or [], hotplugged, offlinable, verdict(reasons), reasons)
+    reasons = [shared.setdefault(r, r) for r in reasons]
+    zones = shared.setdefault(tuple(zones or ()), zones or [])
+    return BlockVerdict(b, zones, hotplugged, offlinable, verdict(reasons), reasons)
 
 
 # --- ranges (SRAT entries and DIMMs) -------------------------------------------------------

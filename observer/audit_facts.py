@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from probes.memory_blocks import MemoryBlocks
+    from probes.reading import Reading
     from probes.root import Root
 
 PAGE_SHIFT = 12
 KERNEL_ZONES = ("DMA", "DMA32", "Normal")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Block:
     """``/sys/devices/system/memory/memoryN``: ``valid_zones`` as its tokens, None when unread."""
 
@@ -125,8 +127,15 @@ class AuditFacts:
 _KERNEL_IMAGE = ("Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
 
 
-def collect(root: "Root", host: str = "") -> AuditFacts:
-    """Read every input of the audit through ``root``; unreadable ones become None plus a problem line."""
+#: The block files the audit reads (a block's node comes from its ``nodeN`` link).
+BLOCK_FILES = ("state", "valid_zones")
+
+
+def collect(root: "Root", host: str = "", memory_blocks: "Reading[MemoryBlocks] | None" = None) -> AuditFacts:
+    """Read every input of the audit through ``root``; unreadable ones become None plus a problem line.
+
+    ``memory_blocks`` is the memory-block reading when the caller already has it (with at least
+    :data:`BLOCK_FILES`); otherwise those files are read here."""
     from probes import bootlog_events as ev
     from probes.bootlog import read_boot_log
     from probes.cmdline import read_cmdline
@@ -149,7 +158,7 @@ def collect(root: "Root", host: str = "") -> AuditFacts:
 
     release = get(read_release(root))
     cmdline = get(read_cmdline(root))
-    mb = get(read_memory_blocks(root))
+    mb = get(memory_blocks if memory_blocks is not None else read_memory_blocks(root, BLOCK_FILES))
     zi = get(read_zoneinfo(root))
     log = get(read_boot_log(root))
     iomem = get(read_iomem(root))

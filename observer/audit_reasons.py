@@ -61,7 +61,7 @@ REASONS: dict[str, tuple[str, str]] = {
 FIRMWARE_CODES = frozenset({"not-hotpluggable", "no-srat", "kernel-node"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reason:
     """One reason with its case detail (``detail`` may be empty)."""
 

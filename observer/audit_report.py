@@ -1,8 +1,9 @@
 """The audit as JSON (lsmem's vocabulary, typed values) and as a human report under 80 columns."""
 from __future__ import annotations
 
+import json
 import textwrap
-from typing import Any
+from typing import Any, Iterator
 
 from observer.audit import Audit, BlockVerdict, block_list
 from observer.audit_facts import PAGE_SHIFT
@@ -14,8 +15,26 @@ def _reasons(reasons: list[Reason]) -> list[dict[str, Any]]:
     return [r.as_json() for r in reasons]
 
 
-def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The audit as one JSON object: ``nodes``, ``blocks``, ``ranges``, ``advice`` and context."""
+#: Stands for the blocks in :func:`audit_json` when :func:`audit_json_chunks` writes them itself.
+_BLOCKS_MARK = "@@movcheck-blocks@@"
+#: Blocks encoded per chunk by :func:`audit_json_chunks`.
+_CHUNK = 1024
+
+
+def block_json(v: BlockVerdict) -> dict[str, Any]:
+    """One block's entry of the audit's ``blocks``."""
+    b = v.block
+    return {"block": b.number, "range": fmt_range(b.start, b.end), "start": b.start, "end": b.end,
+            "size": b.end - b.start, "state": b.state, "node": b.node, "zones": v.zones,
+            "valid_zones": list(b.valid_zones) if b.valid_zones is not None else None,
+            "hotplugged": v.hotplugged, "offlinable": v.offlinable, "removable": v.removable,
+            "reasons": _reasons(v.reasons)}
+
+
+def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | None = None,
+               blocks: bool = True) -> dict[str, Any]:
+    """The audit as one JSON object: ``nodes``, ``blocks``, ``ranges``, ``advice`` and context.
+    With ``blocks=False`` the blocks are left to :func:`audit_json_chunks` (a marker stands in)."""
     f = a.facts
     out: dict[str, Any] = {
         "host": f.host,
@@ -26,12 +45,7 @@ def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | N
         "nodes": [{"node": n.node, "offlinable": n.offlinable, "removable": n.removable, "ready": n.ready,
                    "present": n.present_pages << PAGE_SHIFT, "movable": n.movable_pages << PAGE_SHIFT,
                    "kernel": n.kernel_pages << PAGE_SHIFT, "reasons": _reasons(n.reasons)} for n in a.nodes],
-        "blocks": [{"block": v.block.number, "range": fmt_range(v.block.start, v.block.end),
-                    "start": v.block.start, "end": v.block.end, "size": v.block.end - v.block.start,
-                    "state": v.block.state, "node": v.block.node, "zones": v.zones,
-                    "valid_zones": list(v.block.valid_zones) if v.block.valid_zones is not None else None,
-                    "hotplugged": v.hotplugged, "offlinable": v.offlinable, "removable": v.removable,
-                    "reasons": _reasons(v.reasons)} for v in a.blocks],
+        "blocks": [block_json(v) for v in a.blocks] if blocks else _BLOCKS_MARK,
         "ranges": [{"kind": r.kind, "range": fmt_range(r.start, r.end), "start": r.start, "end": r.end,
                     "size": r.end - r.start, "node": r.node, "hotpluggable": r.hotpluggable,
                     "present": r.present, "blocks": r.blocks, "hotadd_zone": r.hotadd_zone,
@@ -45,6 +59,22 @@ def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | N
     if requirements is not None:
         out["requirements"] = requirements
     return out
+
+
+def audit_json_chunks(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | None = None
+                      ) -> Iterator[str]:
+    """The text of :func:`audit_json` (the same JSON value, ending in a newline) in pieces: the
+    object indented by two, each block on one compact line (the C encoder, and the text of
+    100k blocks never held at once)."""
+    doc = json.dumps(audit_json(a, audited_at, requirements, blocks=False), indent=2)
+    head, tail = doc.split(json.dumps(_BLOCKS_MARK), 1)  # the quoted marker occurs once, as a value
+    if not a.blocks:
+        yield head + "[]" + tail + "\n"
+        return
+    yield head + "[\n    "
+    for i in range(0, len(a.blocks), _CHUNK):
+        yield (",\n    " if i else "") + ",\n    ".join(json.dumps(block_json(v)) for v in a.blocks[i:i + _CHUNK])
+    yield "\n  ]" + tail + "\n"
 
 
 def _yes(value: bool | None) -> str:

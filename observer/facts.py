@@ -17,8 +17,8 @@ from probes.hotplug_params import read_hotplug_params
 from probes.iomem import read_iomem
 from probes.kernel import read_release
 from probes.memmap import FirmwareMapEntry, read_memmap
-from probes.memory_blocks import read_memory_blocks
-from probes.reading import Status
+from probes.memory_blocks import MemoryBlocks, read_memory_blocks
+from probes.reading import Reading, Status
 from probes.root import Root
 from probes.srat import Srat, read_srat
 
@@ -82,8 +82,12 @@ def _kernel_e820_ops(log: BootLog) -> tuple[E820Op, ...]:
                  for e in events[first:] if isinstance(e, ev.E820Change))
 
 
-def gather(root: Root, cmdline: str | None = None) -> Facts:
-    """Read every input through ``root``; ``cmdline`` replaces the recorded command line."""
+def gather(root: Root, cmdline: str | None = None,
+           memory_blocks: Reading[MemoryBlocks] | None = None) -> Facts:
+    """Read every input through ``root``; ``cmdline`` replaces the recorded command line.
+
+    ``memory_blocks`` is the memory-block reading when the caller already has it (with at least
+    ``state``; ``online`` is read here when a block has no ``state``)."""
     missing: list[str] = []
     notes: list[str] = []
     log_r = read_boot_log(root)
@@ -141,7 +145,9 @@ def gather(root: Root, cmdline: str | None = None) -> Facts:
 
     blocks: tuple[BlockInfo, ...] = ()
     bs = None
-    mb_r = read_memory_blocks(root)
+    mb_r = memory_blocks
+    if mb_r is None or mb_r.ok and any(b.state is None and b.online is None for b in mb_r.value.blocks):
+        mb_r = read_memory_blocks(root, ("state", "online"))
     if mb_r.ok:
         bs = mb_r.value.block_size
         blocks = tuple(BlockInfo(b.number, b.number * bs, (b.number + 1) * bs, b.node,

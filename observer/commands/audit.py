@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import sys
@@ -12,17 +11,18 @@ from typing import Any
 
 from observer.audit import Audit, audit, block_list
 from observer.audit_advice import Predictor, advise
-from observer.audit_facts import AuditFacts, ZoneSpan, collect
+from observer.audit_facts import BLOCK_FILES, AuditFacts, ZoneSpan, collect
 from observer.check import compare_blocks, compare_zones
 from observer.facts import gather, with_cmdline
 from observer.model.boot import predict
 from observer.audit_reasons import REASONS, Reason, verdict
-from observer.audit_report import audit_json, render
+from observer.audit_report import audit_json_chunks, render
 from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
 from observer.output import fmt_range
 from observer.prometheus import prometheus_text
 from probes.cmdline import memparse
-from probes.memory_blocks import read_memory_blocks
+from probes.memory_blocks import MemoryBlocks, read_memory_blocks
+from probes.reading import Reading
 from probes.root import Root
 from probes.zoneinfo import read_zoneinfo
 
@@ -111,13 +111,16 @@ def requirement(a: Audit, target: tuple[str, int, int], text: str) -> dict[str, 
             + ",".join(dict.fromkeys(r.code for r in reasons))}
 
 
-def model_predictor(root: Root) -> Predictor:
+def model_predictor(root: Root, memory_blocks: Reading[MemoryBlocks] | None = None) -> Predictor:
     """The model's zones for this root booted with a given command line (observer.facts.gather,
-    observer.model.boot.predict); raises ValueError when the model cannot predict."""
-    base = gather(root)
+    observer.model.boot.predict); raises ValueError when the model cannot predict. The model's
+    inputs are gathered at the first prediction (most audits need none)."""
+    base: list[Any] = []
 
     def predict_zones(cmdline: str) -> list[ZoneSpan]:
-        facts = with_cmdline(base, cmdline)
+        if not base:
+            base.append(gather(root, memory_blocks=memory_blocks))
+        facts = with_cmdline(base[0], cmdline)
         if facts.missing:
             raise ValueError(f"missing {', '.join(facts.missing)}")
         zones = predict(facts.inputs).zones
@@ -152,24 +155,28 @@ def run(args: argparse.Namespace, root: Root) -> int:
         return EXIT_OK
     fmt = args.format or ("json" if args.json else "text")
     targets = [parse_target(t) for t in args.require]
-    facts = collect(root, host_name(root, args.root))
+    blocks = read_memory_blocks(root, BLOCK_FILES)
+    facts = collect(root, host_name(root, args.root), memory_blocks=blocks)
     if facts.blocks is None and facts.zones is None:
         raise CommandError(f"{'; '.join(facts.problems)}: no memory blocks and no zoneinfo to audit",
                            EXIT_CANNOT_TELL)
     advice = not args.no_advice and fmt != "prometheus"
-    result = run_audit(facts, targets, model_predictor(root) if advice else None) if advice else audit(facts)
+    result = run_audit(facts, targets, model_predictor(root, blocks) if advice else None) if advice else audit(facts)
     reqs = [requirement(result, t, text) for t, text in zip(targets, args.require)] if targets else None
     now = datetime.datetime.now(datetime.timezone.utc)
     if fmt == "json":
-        text = json.dumps(audit_json(result, now.isoformat(timespec="seconds"), reqs), indent=2) + "\n"
-    elif fmt == "prometheus":
-        text = prometheus_text(result, now.timestamp(), check_mismatches(root))
+        chunks = audit_json_chunks(result, now.isoformat(timespec="seconds"), reqs)
+        if args.output:
+            write_atomically(args.output, "".join(chunks))
+        else:
+            sys.stdout.writelines(chunks)
     else:
-        text = render(result, reqs) + "\n"
-    if args.output:
-        write_atomically(args.output, text)
-    else:
-        sys.stdout.write(text)
+        text = prometheus_text(result, now.timestamp(), check_mismatches(root)) if fmt == "prometheus" \
+            else render(result, reqs) + "\n"
+        if args.output:
+            write_atomically(args.output, text)
+        else:
+            sys.stdout.write(text)
     if not reqs:
         return EXIT_OK
     verdicts = [q["removable"] for q in reqs]

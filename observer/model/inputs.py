@@ -103,7 +103,7 @@ class Reservation:
     what: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlockInfo:
     """A memory block sysfs lists (``memoryN``): its range, node link and online state.
 
