@@ -22,6 +22,8 @@ lab-deps:
 
 run: install
 	$(VENV)/bin/movcheck show
+	-$(VENV)/bin/movcheck check
+	$(VENV)/bin/movcheck audit
 
 test: install lab-deps
 	$(PY) -m pytest $(PYTEST)

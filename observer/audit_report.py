@@ -21,14 +21,18 @@ _BLOCKS_MARK = "@@movcheck-blocks@@"
 _CHUNK = 1024
 
 
-def block_json(v: BlockVerdict) -> dict[str, Any]:
-    """One block's entry of the audit's ``blocks``."""
+def _block_head(v: BlockVerdict) -> dict[str, Any]:
+    """One block's entry of the audit's ``blocks`` but its ``reasons`` (which come last)."""
     b = v.block
     return {"block": b.number, "range": fmt_range(b.start, b.end), "start": b.start, "end": b.end,
             "size": b.end - b.start, "state": b.state, "node": b.node, "zones": v.zones,
             "valid_zones": list(b.valid_zones) if b.valid_zones is not None else None,
-            "hotplugged": v.hotplugged, "offlinable": v.offlinable, "removable": v.removable,
-            "reasons": _reasons(v.reasons)}
+            "hotplugged": v.hotplugged, "offlinable": v.offlinable, "removable": v.removable}
+
+
+def block_json(v: BlockVerdict) -> dict[str, Any]:
+    """One block's entry of the audit's ``blocks``."""
+    return {**_block_head(v), "reasons": _reasons(v.reasons)}
 
 
 def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | None = None,
@@ -71,9 +75,16 @@ def audit_json_chunks(a: Audit, audited_at: str, requirements: list[dict[str, An
     if not a.blocks:
         yield head + "[]" + tail + "\n"
         return
+    encode = json.JSONEncoder().encode  # what json.dumps does without options, made once
+    texts: dict[Reason, str] = {}  # a reason's JSON, encoded once (blocks share a few)
+
+    def line(v: BlockVerdict) -> str:
+        reasons = ", ".join(texts.get(r) or texts.setdefault(r, encode(r.as_json())) for r in v.reasons)
+        return f'{encode(_block_head(v))[:-1]}, "reasons": [{reasons}]}}'
+
     yield head + "[\n    "
     for i in range(0, len(a.blocks), _CHUNK):
-        yield (",\n    " if i else "") + ",\n    ".join(json.dumps(block_json(v)) for v in a.blocks[i:i + _CHUNK])
+        yield (",\n    " if i else "") + ",\n    ".join(map(line, a.blocks[i:i + _CHUNK]))
     yield "\n  ]" + tail + "\n"
 
 

@@ -10,8 +10,23 @@ from typing import Sequence
 from observer.errors import EXIT_BAD_INPUT, CommandError
 from probes.root import RootError, open_root
 
-#: Subcommand modules under observer.commands, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("srat", "show", "plan", "check", "snapshot", "watch", "replay", "audit", "map", "summary")
+#: Subcommand modules under observer.commands -> their one-line help (each module's ``HELP``;
+#: tests/test_cli.py checks they agree), in the order ``--help`` lists them. Kept here so that
+#: ``--help`` needs no command module and a command imports only its own.
+COMMAND_HELP: dict[str, str] = {
+    "srat": "decode the ACPI SRAT (System Resource Affinity Table)",
+    "show": "print the live layout: nodes, zones, SRAT ranges, memory blocks, boot options",
+    "plan": "predict the zone layout from firmware facts and the command line (what-if with --cmdline)",
+    "check": "check the live zone layout against the model's prediction (exit 0 agree, 1 disagree, 3 cannot tell)",
+    "snapshot": "record every file movcheck reads into a directory or a .tar.gz",
+    "watch": "watch memory hot-add/online/offline/remove live and check each zone choice",
+    "replay": "re-run the checks of a `movcheck watch` trace offline and print the same verdicts",
+    "audit": "say which memory can be hot-removed, and every reason why not",
+    "map": "draw the physical address space: SRAT nodes, hot-plug ranges, zones, blocks, reservations",
+    "summary": "one table (host, kernel, nodes, removable, reasons) over audit JSON files or recordings",
+}
+#: The commands registered by :func:`build_parser`.
+COMMANDS: tuple[str, ...] = tuple(COMMAND_HELP)
 
 EPILOG = """exit status: 0 fine, 1 findings, 2 bad input or usage, 3 cannot tell (an input is missing or denied)
 
@@ -22,16 +37,20 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand listed; only the command ``argv`` names (its
+    first word not starting with ``-``) is imported and configured, every one when ``argv`` is None."""
+    named = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     parser = argparse.ArgumentParser(prog="movcheck", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="Check that Linux memory can be hot-removed: "
                                                  "predict, check and audit ZONE_MOVABLE.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
+        p = sub.add_parser(name, help=COMMAND_HELP[name], description=COMMAND_HELP[name])
+        if named is not None and name != named:
+            continue
         module = importlib.import_module(f"observer.commands.{name}")
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         p.add_argument("--root", default=os.environ.get("MOVCHECK_ROOT", "/"), metavar="DIR",
                        help="read a snapshot directory or .tar.gz recording instead of / (default: /)")
         module.configure(p)
@@ -41,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``movcheck`` console script."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         with open_root(args.root) as root:

@@ -227,8 +227,12 @@ class _Escape(Exception):
 
 
 _SCAN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-#: Larger than any sysfs attribute (PAGE_SIZE), so one read returns all of one.
+#: Read size for whole files.
 _CHUNK = 1 << 16
+#: First read of a sysfs attribute: one byte more than a 4 KiB page (a show() fills at most
+#: PAGE_SIZE), so a read returns all of one on x86 and the short read ends it. Reading into a
+#: 64 KiB buffer instead costs several times more per file (the buffer is allocated and touched).
+_ATTR_CHUNK = 4096 + 1
 
 
 def _raise(exc: BaseException):  # type: ignore[no-untyped-def]
@@ -239,8 +243,9 @@ def _read_fd(fd: int, short_is_eof: bool = False) -> bytes:
     """Everything ``fd`` reads until EOF (closing it); ``short_is_eof`` stops at the first short
     read, which ends a regular file or a sysfs attribute but not a procfs seq_file."""
     try:
-        chunk = os.read(fd, _CHUNK)
-        if short_is_eof and len(chunk) < _CHUNK:
+        first = _ATTR_CHUNK if short_is_eof else _CHUNK
+        chunk = os.read(fd, first)
+        if short_is_eof and len(chunk) < first:
             return chunk
         chunks = [chunk]
         while chunk:

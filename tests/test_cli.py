@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +121,27 @@ def test_usage_error_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["show", "--bogus"])
     assert exc.value.code == 2
+
+
+
+def test_command_help_table_matches_each_module():
+    import importlib
+
+    from observer.cli import COMMAND_HELP
+    modules = {p.stem for p in (Path(__file__).parent.parent / "observer" / "commands").glob("*.py")} - {"__init__"}
+    assert set(COMMAND_HELP) == modules
+    for name, text in COMMAND_HELP.items():
+        assert importlib.import_module(f"observer.commands.{name}").HELP == text, name
+
+
+def test_help_lists_every_command_and_audit_imports_only_its_own():
+    from observer.cli import COMMAND_HELP
+    res = movcheck("--help")
+    assert res.returncode == 0
+    listed = {line.split()[0] for line in res.stdout.splitlines() if line.startswith("    ") and line.split()}
+    assert set(COMMAND_HELP) <= listed
+    assert "say which memory can be hot-removed" in res.stdout
+    code = ("import sys; from observer.cli import build_parser; build_parser(['audit', '--json']); "
+            "print(sorted(m for m in sys.modules if m.startswith('observer.commands.')))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "['observer.commands.audit']"
