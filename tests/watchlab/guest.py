@@ -85,6 +85,11 @@ mount -t debugfs debugfs $R/sys/kernel/debug; mount -t tracefs tracefs $R/sys/ke
 for d in tmp run var/tmp root; do mount -t tmpfs tmpfs $R/$d; done
 mkdir -p $R/tmp/work
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none work $R/tmp/work || echo @@NOWORK@@
+# A checkout under a directory the tmpfs mounts hide (CI may clone into /tmp) comes in on its own share.
+case "{CHECKOUT}/" in /tmp/*|/run/*|/var/tmp/*|/root/*)
+  mkdir -p $R{CHECKOUT}
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro src $R{CHECKOUT} || echo @@NOSRC@@;;
+esac
 echo @@GUEST-UP@@
 chroot $R /bin/sh {cmdline_script} /tmp/work {CHECKOUT}
 echo @@GUEST-DONE@@
@@ -122,6 +127,7 @@ class Guest:
                 "-append", f"console=ttyS0 nokaslr {cmdline}".strip(),
                 "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
                 "-virtfs", f"local,path={self.work},mount_tag=work,security_model=none,multidevs=remap",
+                "-virtfs", f"local,path={CHECKOUT},mount_tag=src,security_model=none,readonly=on,multidevs=remap",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=open(self.console, "wb"),
