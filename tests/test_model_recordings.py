@@ -74,6 +74,9 @@ def _hand_onlined_nodes(tree: Path) -> set[int]:
     if not (auto.exists() and auto.read_text().strip() == "offline" and steps.exists()):
         return set()
     sc = tomllib.loads(steps.read_text())
+    if not any(s.get("action") == "write" and str(s.get("value", "")).startswith("online")
+               for s in sc.get("steps", [])):
+        return set()  # hot-added blocks left offline: the layout is fully predicted
     return {int(s["node"]) for s in sc.get("steps", []) if s.get("action") == "hotadd" and "node" in s}
 
 
