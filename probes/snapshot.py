@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import gzip
-import importlib
 import io
 import os
 import shutil
@@ -20,6 +19,7 @@ import tarfile
 from dataclasses import dataclass
 
 from probes import capture
+from probes.bootlog import read_boot_log_text
 from probes.reading import Reading, Status
 from probes.root import Root, RootError
 
@@ -86,15 +86,8 @@ def collect(root: Root) -> tuple[dict[str, bytes], dict[str, str], list[tuple[st
 
 
 def _boot_log(root: Root) -> Reading[bytes]:
-    """The boot log text: probes.bootlog's reader (kmsg on a live root) when present, else var/log/dmesg."""
-    try:
-        bootlog = importlib.import_module("probes.bootlog")
-    except ImportError:
-        bootlog = None
-    reader = getattr(bootlog, "read_boot_log_text", None)
-    if reader is None:
-        return root.read_bytes(capture.BOOT_LOG)
-    text: Reading[str] = reader(root)
+    """The boot log text as bytes: the kernel log on a live root, var/log/dmesg in a snapshot."""
+    text = read_boot_log_text(root)
     return Reading(capture.BOOT_LOG, text.status, (text.value or "").encode() if text.ok else None, text.problem)
 
 
