@@ -43,6 +43,7 @@ bench: install
 
 lint: install
 	$(PY) -m compileall -q observer probes tests
+	$(PY) -m pyflakes observer probes tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,7 +10,7 @@ stable code (observer.audit_reasons). Pure: works on :class:`AuditFacts`.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import accumulate
 
@@ -24,17 +24,50 @@ DEFAULT_RATIO = 301
 #: Reservation kinds that stay for the life of the kernel; initrd is freed after boot
 #: (init/initramfs.c free_initrd_mem).
 _PINNED = {"kernel-image": "kernel-image", "node-data": "node-data", "crashkernel": "reserved",
-           "reserved": "reserved"}
+           "reserved": "reserved", "boot-allocations": "boot-allocations"}
 
 
-@dataclass(slots=True)
-class BlockVerdict:
-    block: Block
+@dataclass(frozen=True, slots=True, eq=False)
+class Judgement:
+    """What the audit says of a block, shared by every block that is alike (same state, node,
+    valid_zones, and no firmware, RAM, zone or reservation boundary inside): a big machine has
+    a handful of distinct ones across its blocks."""
+
     zones: list[str]
     hotplugged: bool
     offlinable: bool | None
     removable: bool | None
     reasons: list[Reason]
+
+
+class BlockVerdict:
+    """One block and its :class:`Judgement` (whose fields it shows as its own)."""
+
+    __slots__ = ("block", "judgement")
+
+    def __init__(self, block: Block, judgement: Judgement) -> None:
+        self.block = block
+        self.judgement = judgement
+
+    @property
+    def zones(self) -> list[str]:
+        return self.judgement.zones
+
+    @property
+    def hotplugged(self) -> bool:
+        return self.judgement.hotplugged
+
+    @property
+    def offlinable(self) -> bool | None:
+        return self.judgement.offlinable
+
+    @property
+    def removable(self) -> bool | None:
+        return self.judgement.removable
+
+    @property
+    def reasons(self) -> list[Reason]:
+        return self.judgement.reasons
 
 
 @dataclass
@@ -78,6 +111,8 @@ class Audit:
     kernel_pages: int
     ratio: int
     advice: list = field(default_factory=list)
+    #: The checker's verdict on the live layout (commands/audit.check), when it ran.
+    check: dict | None = None  # type: ignore[type-arg]
 
     @property
     def ratio_percent(self) -> float | None:
@@ -91,10 +126,9 @@ def audit(facts: AuditFacts) -> Audit:
     zones = facts.zones or ()
     movable = sum(z.present for z in zones if z.name == "Movable")
     kernel = sum(z.present for z in zones if z.name in KERNEL_ZONES)
-    ram = _Ram(facts.system_ram)
-    shared: dict = {}  # type: ignore[type-arg]
-    blocks = [_block(facts, b, ram, shared) for b in facts.blocks or ()]
-    ranges = [_range(facts, r, blocks) for r in _ranges(facts)]
+    blocks = _judge_blocks(facts)
+    starts = [v.block.start for v in blocks]
+    ranges = [_range(facts, r, blocks, starts) for r in _ranges(facts)]
     nodes = [_node(facts, n, blocks, movable, kernel, ratio) for n in _node_ids(facts)]
     return Audit(facts, blocks, ranges, nodes, movable, kernel, ratio)
 
@@ -181,9 +215,41 @@ def _kernel_zone_hint(facts: AuditFacts, b: Block, hotplugged: bool) -> str:
     return "kernelcore= or movablecore= would move it to Movable (the platform still could not eject it)"
 
 
-def _block(facts: AuditFacts, b: Block, ram: _Ram, shared: dict) -> BlockVerdict:  # type: ignore[type-arg]
-    """One block's verdict; equal reasons and zone lists are one object in ``shared`` (a big
-    machine has a handful of distinct ones across its blocks)."""
+def _cuts(facts: AuditFacts) -> list[int]:
+    """Every address where a fact the verdict looks at begins or ends: firmware ranges, System
+    RAM, hot-added ranges, reservations and zone spans. Blocks with no cut inside them, in the
+    same gap between cuts and alike in state, node and valid_zones, get the same judgement."""
+    cuts = {a for r in facts.firmware or () for a in (r.start, r.end)}
+    cuts |= {a for rng in (facts.system_ram or (), facts.hotadded) for s, e in rng for a in (s, e)}
+    cuts |= {a for r in facts.reservations for a in (r.start, r.end)}
+    cuts |= {a for z in facts.zones or () if z.start is not None for a in (z.start, z.end)}
+    return sorted(cuts)  # type: ignore[type-var]
+
+
+def _judge_blocks(facts: AuditFacts) -> list[BlockVerdict]:
+    """Every block's verdict, a judgement made once per kind of block (see :func:`_cuts`)."""
+    ram = _Ram(facts.system_ram)
+    cuts = _cuts(facts)
+    shared: dict = {}  # type: ignore[type-arg]
+    alike: dict[tuple, Judgement] = {}  # type: ignore[type-arg]
+    out = []
+    for b in facts.blocks or ():
+        gap = bisect_right(cuts, b.start)
+        if gap < len(cuts) and cuts[gap] < b.end:  # a fact begins or ends inside the block
+            j = _judge(facts, b, ram, shared)
+        else:
+            key = (gap, b.state, b.node, b.valid_zones)
+            j = alike.get(key)  # type: ignore[assignment]
+            if j is None:
+                j = _judge(facts, b, ram, shared)
+                if not any(r.code == "memory-hole" for r in j.reasons):  # its detail names the block
+                    alike[key] = j
+        out.append(BlockVerdict(b, j))
+    return out
+
+
+def _judge(facts: AuditFacts, b: Block, ram: _Ram, shared: dict) -> Judgement:  # type: ignore[type-arg]
+    """One block's judgement; equal reasons and zone lists are one object in ``shared``."""
     hotplugged = _hotadded(facts, b.start, b.end)
     zones = _zones_of(facts, b)
     mem: list[Reason] = []
@@ -210,7 +276,7 @@ def _block(facts: AuditFacts, b: Block, ram: _Ram, shared: dict) -> BlockVerdict
         reasons.append(Reason("kernel-node", f"node {b.node}: {', '.join(facts.kernel_nodes[b.node])}"))  # type: ignore[index]
     reasons = [shared.setdefault(r, r) for r in reasons]
     zones = shared.setdefault(tuple(zones or ()), zones or [])
-    return BlockVerdict(b, zones, hotplugged, offlinable, verdict(reasons), reasons)
+    return Judgement(zones, hotplugged, offlinable, verdict(reasons), reasons)
 
 
 # --- ranges (SRAT entries and DIMMs) -------------------------------------------------------
@@ -253,9 +319,11 @@ def hotadd_zone(facts: AuditFacts, node: int | None, start: int, end: int) -> st
     return ZONES[hotplug.zone_for_range(pol.auto_online, node, live, start >> PAGE_SHIFT, nr, policy)]
 
 
-def _range(facts: AuditFacts, r: tuple, blocks: list[BlockVerdict]) -> RangeVerdict:
+def _range(facts: AuditFacts, r: tuple, blocks: list[BlockVerdict], starts: list[int]) -> RangeVerdict:
+    """``starts``: each block's start, in order (the blocks are sorted and do not overlap)."""
     kind, start, end, node, hotpluggable, pxm = r
-    inside = [v for v in blocks if v.block.start < end and start < v.block.end]
+    first = max(bisect_right(starts, start) - 1, 0)
+    inside = [v for v in blocks[first:bisect_left(starts, end)] if v.block.start < end and start < v.block.end]
     present = sum(min(end, v.block.end) - max(start, v.block.start) for v in inside)
     reasons: list[Reason] = []
     zone = None
@@ -285,13 +353,19 @@ def _hotadd_detail(facts: AuditFacts, zone: str) -> str:
 
 def _gather(verdicts: list[BlockVerdict], skip: tuple[str, ...] = ()) -> list[Reason]:
     """The blocks' reasons, one per code: which blocks share it and up to three distinct details."""
-    by_code: dict[str, tuple[list[int], list[str]]] = {}
+    alike: dict[Judgement, list[int]] = {}
     for v in verdicts:
-        for r in v.reasons:
+        nums = alike.get(v.judgement)
+        if nums is None:
+            alike[v.judgement] = nums = []
+        nums.append(v.block.number)
+    by_code: dict[str, tuple[list[int], list[str]]] = {}
+    for j, numbers in alike.items():
+        for r in j.reasons:
             if r.code in skip:
                 continue
             nums, details = by_code.setdefault(r.code, ([], []))
-            nums.append(v.block.number)
+            nums += numbers
             if r.detail and r.detail not in details:
                 details.append(r.detail)
     out = []
@@ -365,4 +439,4 @@ def _mib(pages: int) -> str:
     return f"{mib:.0f} MiB" if mib < 10240 else f"{mib / 1024:.1f} GiB"
 
 
-__all__ = ["Audit", "BlockVerdict", "NodeVerdict", "RangeVerdict", "audit", "block_list", "hotadd_zone"]
+__all__ = ["Audit", "BlockVerdict", "Judgement", "NodeVerdict", "RangeVerdict", "audit", "block_list", "hotadd_zone"]

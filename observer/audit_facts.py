@@ -8,7 +8,7 @@ are 4 KiB page numbers. A field that is None was not readable (absent or denied)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from probes.memory_blocks import MemoryBlocks
@@ -19,9 +19,9 @@ PAGE_SHIFT = 12
 KERNEL_ZONES = ("DMA", "DMA32", "Normal")
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
-    """``/sys/devices/system/memory/memoryN``: ``valid_zones`` as its tokens, None when unread."""
+class Block(NamedTuple):
+    """``/sys/devices/system/memory/memoryN``: ``valid_zones`` as its tokens, None when unread
+    (a named tuple: one per block)."""
 
     number: int
     start: int
@@ -156,15 +156,15 @@ def collect(root: "Root", host: str = "", memory_blocks: "Reading[MemoryBlocks] 
         problems.append(reading.describe())
         return None
 
-    release = get(read_release(root))
-    cmdline = get(read_cmdline(root))
+    release = get(root.once(read_release))
+    cmdline = get(root.once(read_cmdline))
     mb = get(memory_blocks if memory_blocks is not None else read_memory_blocks(root, BLOCK_FILES))
-    zi = get(read_zoneinfo(root))
-    log = get(read_boot_log(root))
-    iomem = get(read_iomem(root))
-    params = get(read_hotplug_params(root))
-    nodes = get(read_nodes(root))
-    srat_reading = read_srat(root)
+    zi = get(root.once(read_zoneinfo))
+    log = get(root.once(read_boot_log))
+    iomem = get(root.once(read_iomem))
+    params = get(root.once(read_hotplug_params))
+    nodes = get(root.once(read_nodes))
+    srat_reading = root.once(read_srat)
     srat = srat_reading.value if srat_reading.ok else None
     if srat_reading.status is not Status.ABSENT and not srat_reading.ok:
         problems.append(srat_reading.describe())
@@ -201,6 +201,8 @@ def collect(root: "Root", host: str = "", memory_blocks: "Reading[MemoryBlocks] 
         if not any(r.kind == "crashkernel" for r in reservations):
             reservations += [Reservation("crashkernel", e.start, e.end, "crashkernel")
                              for e in log.of(ev.Crashkernel)]
+    if log is not None and zones is not None and boot_ram is not None and not (cmdline and cmdline.movable_node):
+        reservations += _top_down_allocations(log, zones, boot_ram, firmware)
     facts = AuditFacts(
         host=host,
         release=release.raw if release else (log.release if log else None),
@@ -218,6 +220,49 @@ def collect(root: "Root", host: str = "", memory_blocks: "Reading[MemoryBlocks] 
         problems=tuple(problems),
     )
     return _with_kernel_nodes(facts)
+
+
+#: x86_64: SECTION_SIZE_BITS 27 (128 MiB sections); a section's memmap is PAGES_PER_SECTION
+#: struct pages of 64 bytes, 2 MiB (mm/sparse.c section_map_size, PMD-aligned with vmemmap).
+SECTION_SHIFT = 27
+SECTION_MAP_SIZE = 2 << 20
+
+
+def _top_down_allocations(log, zones: tuple[ZoneSpan, ...], boot_ram: tuple[tuple[int, int], ...],
+                          firmware: tuple[FirmwareRange, ...] | None) -> list[Reservation]:  # type: ignore[no-untyped-def]
+    """Where early boot allocations sit when memblock allocates top-down (no movable_node): the
+    top of each node's boot memory from its NODE_DATA down by the node's memmap (mm/sparse.c
+    sparse_init_nid -> sparse_buffer_init, allocated on the node after NODE_DATA), and on the
+    node holding the top of memory also the log buffer and the early hash tables
+    (setup_log_buf, alloc_large_system_hash HASH_EARLY). An estimate of the least extent: page
+    tables, per-CPU areas and ACPI copies add more. Such memory is never freed, so a ZONE_MOVABLE
+    block there (kernelcore=/movablecore=) cannot be offlined, as the lab saw on Debian 6.1 and
+    6.12. A node's memory is its SRAT ranges, else (one node) its zones' span."""
+    from probes import bootlog_events as ev
+    node_data = log.of(ev.NodeData)
+    if not node_data:
+        return []
+    top_node = max(node_data, key=lambda e: e.start).node
+    extra = sum(e.size for e in log.of(ev.EarlyAllocation) if e.memblock)
+    out = []
+    for e in node_data:
+        spans = [(r.start, r.end) for r in firmware or () if r.node == e.node] or \
+            [(z.start, z.end) for z in zones if z.node == e.node and z.spanned and z.start is not None]
+        ram = sorted((max(s, lo), min(t, hi)) for s, t in boot_ram for lo, hi in spans if max(s, lo) < min(t, hi))
+        home = [(s, t) for s, t in ram if s <= e.start < t]
+        if not home:  # NODE_DATA landed on another node ("on node m")
+            continue
+        sections, last = 0, -1
+        for s, t in ram:
+            first, end = max(s >> SECTION_SHIFT, last + 1), (t - 1) >> SECTION_SHIFT
+            sections += max(end - first + 1, 0)
+            last = max(last, end)
+        size = sections * SECTION_MAP_SIZE + (extra if e.node == top_node else 0)
+        what = f"memmap ~{size >> 20} MiB" if e.node != top_node or not extra else \
+            f"memmap, log buffer and early hash tables ~{size >> 20} MiB"
+        out.append(Reservation("boot-allocations", max(home[0][0], e.start - size), home[0][1],
+                               f"node {e.node} early boot allocations below NODE_DATA ({what})", e.node))
+    return out
 
 
 def _firmware(srat, absent: bool, log, problems: list[str]) -> tuple[FirmwareRange, ...] | None:  # type: ignore[no-untyped-def]

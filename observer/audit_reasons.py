@@ -32,6 +32,10 @@ REASONS: dict[str, tuple[str, str]] = {
                            "migrated."),
     "reserved": (BLOCKER, "It holds an early boot reservation that is never freed (crashkernel, "
                           "firmware tables or another memblock reservation)."),
+    "boot-allocations": (BLOCKER, "It lies at the top of its node, where the kernel allocated early boot "
+                                  "memory top-down before the zones existed (the node's memmap, the log "
+                                  "buffer, hash tables: mm/sparse.c sparse_buffer_init, memblock); it is "
+                                  "never freed or migrated. The extent is estimated from the boot log."),
     "kernel-node": (BLOCKER, "It is on a node that held early boot reservations (the kernel image, "
                              "initrd or other memblock allocations made before SRAT was read); the kernel "
                              "clears the hot-pluggable mark of that whole node "

@@ -57,6 +57,7 @@ def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | N
         "system": {"movable": a.movable_pages << PAGE_SHIFT, "kernel": a.kernel_pages << PAGE_SHIFT,
                    "movable_ratio_percent": None if a.ratio_percent is None else round(a.ratio_percent, 1),
                    "auto_movable_ratio": a.ratio},
+        "check": a.check,
         "advice": a.advice,
         "problems": list(f.problems),
     }
@@ -76,11 +77,17 @@ def audit_json_chunks(a: Audit, audited_at: str, requirements: list[dict[str, An
         yield head + "[]" + tail + "\n"
         return
     encode = json.JSONEncoder().encode  # what json.dumps does without options, made once
-    texts: dict[Reason, str] = {}  # a reason's JSON, encoded once (blocks share a few)
+    tails: dict[tuple, str] = {}  # type: ignore[type-arg]  # alike blocks share all but the address keys
 
     def line(v: BlockVerdict) -> str:
-        reasons = ", ".join(texts.get(r) or texts.setdefault(r, encode(r.as_json())) for r in v.reasons)
-        return f'{encode(_block_head(v))[:-1]}, "reasons": [{reasons}]}}'
+        b = v.block
+        key = (v.judgement, b.state, b.node, b.valid_zones)
+        rest = tails.get(key)
+        if rest is None:
+            whole = encode(_block_head(v))
+            rest = tails[key] = whole[whole.index(', "state": '):-1] + f', "reasons": {encode(_reasons(v.reasons))}}}'
+        return (f'{{"block": {b.number}, "range": "{fmt_range(b.start, b.end)}", "start": {b.start}, '
+                f'"end": {b.end}, "size": {b.end - b.start}{rest}')
 
     yield head + "[\n    "
     for i in range(0, len(a.blocks), _CHUNK):
@@ -153,6 +160,15 @@ def render(a: Audit, requirements: list[dict[str, Any]] | None = None) -> str:
     if requirements:
         lines += ["", "Required:"]
         lines += [f"  {q['what']}: {_yes(q['removable'])}  {q['detail']}" for q in requirements]
+    if a.check is not None:
+        c = a.check
+        lines += ["", "Check (the model's prediction against the live layout):"]
+        if c["agree"] is None:
+            lines += _wrap(f"  cannot tell: {c['problem']}", "    ")
+        else:
+            lines.append("  agree" if c["agree"] else f"  {len(c['mismatches'])} difference(s):")
+            lines += [w for m in c["mismatches"] for w in _wrap(
+                f"  {m['where']}: {m['field']} predicted {m['predicted']}, seen {m['seen']} (rule {m['rule']})", "    ")]
     if a.advice:
         lines += ["", "Advice:"]
         for adv in a.advice:

@@ -1,9 +1,11 @@
 """Hold a prediction against the live layout: zones from /proc/zoneinfo, memory-block zones."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
-from observer.model.boot import Prediction
+from observer.model.boot import Prediction, predict
+from observer.model.inputs import ModelInputs
 from probes.memory_blocks import MemoryBlocks
 from probes.zoneinfo import ZoneInfo
 
@@ -58,13 +60,64 @@ def compare_blocks(pred: Prediction, seen: MemoryBlocks) -> list[Mismatch]:
     """valid_zones of every block sysfs lists, against the predicted text."""
     out: list[Mismatch] = []
     by_number = {b.number: b for b in pred.blocks}
+    texts: dict[tuple[str, ...], str] = {}
     for b in seen.blocks:
         p = by_number.get(b.number)
         if p is None or b.valid_zones is None:
             continue
-        text = " ".join(b.valid_zones)
+        text = texts.get(b.valid_zones)
+        if text is None:
+            text = texts[b.valid_zones] = " ".join(b.valid_zones)
         if text != p.valid_zones:
             rule = "boot-block-zone" if p.boot and p.online else "hotadd-zone" if p.online else "valid-zones"
             out.append(Mismatch(f"memory{b.number} (node {b.node})", "valid_zones", p.valid_zones, text,
                                 rule, pred.trace.rules.cite(rule)))
     return out
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The model's prediction, every difference from the live layout, and notes on what was
+    taken as seen or not compared."""
+
+    prediction: Prediction
+    mismatches: list[Mismatch]
+    notes: list[str]
+
+    @property
+    def agree(self) -> bool:
+        return not self.mismatches
+
+
+def _zone_seen(blocks: MemoryBlocks) -> Callable[[int], str | None]:
+    """The zone sysfs shows a block online in (its one valid_zones), None otherwise."""
+    def seen(number: int) -> str | None:
+        b = blocks.find(number)
+        return b.valid_zones[0] if b and b.state == "online" and b.valid_zones and len(b.valid_zones) == 1 else None
+    return seen
+
+
+def check_layout(inputs: ModelInputs, seen: ZoneInfo, blocks: MemoryBlocks | None,
+                 blocks_problem: str = "") -> CheckResult:
+    """Predict the boot of ``inputs`` and hold it against the live zones and memory blocks.
+
+    The running kernel ignores movablemem_map= (never merged), so the check does too. With
+    auto-online off, hot-added blocks online now were onlined by hand: their zone is taken
+    as seen (the online type written is not an input)."""
+    notes: list[str] = []
+    if inputs.options.movablemem_map is not None:
+        notes.append("the command line carries movablemem_map=, which no released kernel implements: "
+                     "the running kernel ignores it, and so does this check")
+        inputs = replace(inputs, options=replace(inputs.options, movablemem_map=None))
+    auto_online = inputs.options.memhp_default_state or inputs.hotplug.auto_online_blocks
+    manual = blocks is not None and auto_online == "offline"
+    pred = predict(inputs, _zone_seen(blocks) if manual else None)  # type: ignore[arg-type]
+    if auto_online == "offline" and any(b.online and not b.boot for b in pred.blocks):
+        notes.append("auto-online is off: hot-added blocks online now were onlined by hand, so their zone "
+                     "is taken as seen; boot memory and the zone spans are predicted")
+    mismatches = compare_zones(pred, seen)
+    if blocks is not None:
+        mismatches += compare_blocks(pred, blocks)
+    else:
+        notes.append(f"memory blocks not compared: {blocks_problem}")
+    return CheckResult(pred, mismatches, notes)

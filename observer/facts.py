@@ -90,16 +90,16 @@ def gather(root: Root, cmdline: str | None = None,
     ``state``; ``online`` is read here when a block has no ``state``)."""
     missing: list[str] = []
     notes: list[str] = []
-    log_r = read_boot_log(root)
+    log_r = root.once(read_boot_log)
     log = log_r.value if log_r.ok else None
     if log is not None and not log.complete:
         notes.append(f"boot log incomplete ({log.incomplete_reason}): early lines may be missing")
-    rel_r = read_release(root)
+    rel_r = root.once(read_release)
     release = rel_r.value.raw if rel_r.ok else (log.release if log else None)
     if release is None:
         missing.append("kernel release (proc/sys/kernel/osrelease)")
 
-    recorded_r = read_cmdline(root)
+    recorded_r = root.once(read_cmdline)
     recorded = recorded_r.value if recorded_r.ok else (
         parse_cmdline(log.command_line) if log and log.command_line else None)
     used = parse_cmdline(cmdline) if cmdline is not None else recorded
@@ -112,7 +112,7 @@ def gather(root: Root, cmdline: str | None = None,
         firmware = tuple(E820Entry(e.start, e.end, e.type) for e in log.e820_map)
         ops = _kernel_e820_ops(log)
     else:
-        mm_r = read_memmap(root)
+        mm_r = root.once(read_memmap)
         if mm_r.ok and mm_r.value:
             boot = _boot_entries(mm_r.value)
             firmware = tuple(E820Entry(e.start, e.end + 1, _memmap_type(e.type)) for e in boot)
@@ -123,7 +123,7 @@ def gather(root: Root, cmdline: str | None = None,
             missing.append("firmware memory map (boot log BIOS-e820 lines or sys/firmware/memmap)")
 
     srat: SratInfo | None = None
-    srat_r = read_srat(root)
+    srat_r = root.once(read_srat)
     if srat_r.ok:
         srat = srat_info(srat_r.value)
     elif log is not None and log.of(ev.SratMemory):
@@ -153,7 +153,7 @@ def gather(root: Root, cmdline: str | None = None,
         blocks = tuple(BlockInfo(b.number, b.number * bs, (b.number + 1) * bs, b.node,
                                  b.state == "online" if b.state else bool(b.online))
                        for b in mb_r.value.blocks)
-    hp_r = read_hotplug_params(root)
+    hp_r = root.once(read_hotplug_params)
     hp = HotplugParams(block_size=bs)
     if hp_r.ok:
         # sysfs shows the recorded boot's values; those its command line set are not the
@@ -176,7 +176,7 @@ def gather(root: Root, cmdline: str | None = None,
 def _kernel_image(root: Root, log: BootLog | None, notes: list[str]) -> list[Reservation]:
     """The kernel image from /proc/iomem (Kernel code .. Kernel bss), else memblock=debug's first
     reserve from setup_arch, else the default load address (assumed)."""
-    io_r = read_iomem(root)
+    io_r = root.once(read_iomem)
     if io_r.ok and not io_r.value.hidden:
         parts = [r for r in io_r.value.walk() if r.name in KERNEL_PARTS]
         if parts:

@@ -244,6 +244,16 @@ def _node_data_elsewhere(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.NodeDataElsewhere(n, t, int(m.group(1)), int(m.group(2)))
 
 
+@_on("printk", r"printk: log_buf_len: (\d+) bytes")
+def _log_buf(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    return ev.EarlyAllocation(n, t, "log buffer", int(m.group(1)), True)
+
+
+@_on("Dentry Inode-cache", r"(Dentry cache|Inode-cache) hash table entries: \d+ \(order: -?\d+, (\d+) bytes, (\w+)")
+def _early_hash(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    return ev.EarlyAllocation(n, t, f"{m.group(1)} hash table", int(m.group(2)), m.group(3) == "linear")
+
+
 @_on("RAMDISK", rf"RAMDISK: {_MEM}")
 def _ramdisk(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.Ramdisk(n, t, *_range(m.group(1), m.group(2), n))

@@ -353,5 +353,18 @@ class LastPfn(Event):
     max_arch_pfn: int
 
 
+@dataclass(frozen=True)
+class EarlyAllocation(Event):
+    """A boot-time memblock allocation the log sizes but does not place: ``printk: log_buf_len:
+    N bytes`` (kernel/printk/printk.c setup_log_buf) or ``Dentry cache``/``Inode-cache hash table
+    entries: .. (order: k, N bytes, linear)`` (mm/mm_init.c alloc_large_system_hash with
+    HASH_EARLY; ``memblock`` False when the table was vmalloc'ed later instead)."""
+
+    kind: ClassVar[str] = "early_allocation"
+    what: str
+    size: int
+    memblock: bool
+
+
 #: Events that reserve memory early; the model's inputs next to memblock=debug calls.
 RESERVATIONS = (Ramdisk, Crashkernel, AcpiTableReserved, NodeData)

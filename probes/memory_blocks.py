@@ -13,13 +13,15 @@ files asked for, one directory fd per block, and keeps the blocks as columns
 """
 from __future__ import annotations
 
+import heapq
 import sys
+from bisect import bisect_left
 from array import array
 from dataclasses import dataclass
-from typing import Collection, Iterable, Iterator, Mapping, Sequence, overload
+from typing import Callable, Collection, Iterable, Iterator, Mapping, NamedTuple, Sequence, overload
 
 from probes.reading import ParseError, Reading, Status
-from probes.root import Root
+from probes.root import DirReader, Root
 from probes.sysfs import parse_int
 
 MEMORY_DIR = "sys/devices/system/memory"
@@ -27,13 +29,15 @@ BLOCK_FILES = ("phys_index", "state", "online", "valid_zones", "removable", "phy
 STATES = ("online", "offline", "going-offline")
 _STATES = {s: s for s in STATES}
 _STATE_CODES = (None, *STATES)
+#: A flag column's code (0, 1, 2 for None) -> its value.
+_FLAG = (False, True, None)
 #: valid_zones texts seen -> their interned token tuple (a machine has a handful).
 _ZONES: dict[str, tuple[str, ...]] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryBlock:
-    """Block ``number`` (``memoryN``); ``phys_index`` is its first section number."""
+class MemoryBlock(NamedTuple):
+    """Block ``number`` (``memoryN``); ``phys_index`` is its first section number. A named tuple:
+    a big machine makes one per block each time its table is walked."""
 
     number: int
     phys_index: int | None
@@ -55,6 +59,11 @@ class MemoryBlocks:
     def start(self, block: MemoryBlock) -> int:
         """First byte of ``block`` (``number * block_size``, as lsmem computes it)."""
         return block.number * self.block_size
+
+    def find(self, number: int) -> MemoryBlock | None:
+        """Block ``memory<number>``, found by bisection (the blocks are sorted by number)."""
+        i = bisect_left(self.blocks, number, key=lambda b: b.number)
+        return self.blocks[i] if i < len(self.blocks) and self.blocks[i].number == number else None
 
 
 class BlockTable(Sequence[MemoryBlock]):
@@ -118,7 +127,12 @@ class BlockTable(Sequence[MemoryBlock]):
         return self._block(i)
 
     def __iter__(self) -> Iterator[MemoryBlock]:
-        return map(self._block, range(len(self)))
+        zones, flag = self._zone_table, _FLAG
+        for number, pi, state, flags, z, node, dev in zip(self._number, self._phys_index, self._state, self._flags,
+                                                          self._zones, self._node, self._phys_device):
+            yield MemoryBlock(number, None if pi < 0 else pi, _STATE_CODES[state], flag[flags & 3],
+                              None if z < 0 else zones[z], flag[flags >> 2], None if node < 0 else node,
+                              None if dev < 0 else dev)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
@@ -160,44 +174,62 @@ def parse_block(name: str, files: Mapping[str, str], links: Iterable[str] = ()) 
     return MemoryBlock(*_block_fields(name, files, links))
 
 
-def _flag(files: Mapping[str, str], key: str, name: str) -> bool | None:
-    text = files.get(key)
-    if text is None:
-        return None
+def _state(text: str, name: str) -> str:
+    state = _STATES.get(text.strip())
+    if state is None:
+        raise ParseError(f"{name}/state: unknown state {text.strip()[:40]!r}")
+    return state
+
+
+def _flag(text: str, name: str, key: str) -> bool:
     v = parse_int(text, 10, f"{name}/{key}")
     if v > 1:
         raise ParseError(f"{name}/{key}: {v} is not 0 or 1")
     return bool(v)
 
 
-def _block_fields(name: str, files: Mapping[str, str], links: Iterable[str]) -> tuple:  # type: ignore[type-arg]
-    """The fields of :class:`MemoryBlock`, in order; strings and zone tuples interned."""
-    if not name.startswith("memory"):
-        raise ParseError(f"{name[:40]!r} is not a memoryN block")
-    number = parse_int(name[6:], 10, name)
-    state = files.get("state")
-    if state is not None:
-        state = _STATES.get(state.strip())
-        if state is None:
-            raise ParseError(f"{name}/state: unknown state {files['state'].strip()[:40]!r}")
-    valid_zones = None
-    zones = files.get("valid_zones")
-    if zones is not None:
-        valid_zones = _ZONES.get(zones)
-        if valid_zones is None:
-            valid_zones = tuple(sys.intern(z) for z in zones.split())
-            if not valid_zones:
-                raise ParseError(f"{name}/valid_zones is empty")
-            if len(_ZONES) < 256:
-                _ZONES[zones] = valid_zones
+def _zones(text: str, name: str) -> tuple[str, ...]:
+    zones = _ZONES.get(text)
+    if zones is None:
+        zones = tuple(sys.intern(z) for z in text.split())
+        if not zones:
+            raise ParseError(f"{name}/valid_zones is empty")
+        if len(_ZONES) < 256:
+            _ZONES[text] = zones
+    return zones
+
+
+#: Per block file: its field's index in :class:`MemoryBlock` and its parser (text, block name).
+_FIELDS: dict[str, tuple[int, Callable[[str, str], object]]] = {
+    "phys_index": (1, lambda t, n: parse_int(t, 16, f"{n}/phys_index")),
+    "state": (2, _state),
+    "online": (3, lambda t, n: _flag(t, n, "online")),
+    "valid_zones": (4, _zones),
+    "removable": (5, lambda t, n: _flag(t, n, "removable")),
+    "phys_device": (7, lambda t, n: parse_int(t, 10, f"{n}/phys_device")),
+}
+#: Files whose few distinct texts are parsed once per read (phys_index differs in every block).
+_REPEATING = frozenset({"state", "online", "valid_zones", "removable", "phys_device"})
+
+
+def _node(name: str, links: Iterable[str]) -> int | None:
+    """The node of the block's one ``nodeN`` link, None without one."""
     nodes = [link for link in links if link.startswith("node")]
     if len(nodes) > 1:
         raise ParseError(f"{name} has {len(nodes)} node links")
-    node = parse_int(nodes[0][4:], 10, f"{name}/{nodes[0]}") if nodes else None
-    pi, dev = files.get("phys_index"), files.get("phys_device")
-    return (number, None if pi is None else parse_int(pi, 16, f"{name}/phys_index"), state,
-            _flag(files, "online", name), valid_zones, _flag(files, "removable", name), node,
-            None if dev is None else parse_int(dev, 10, f"{name}/phys_device"))
+    return parse_int(nodes[0][4:], 10, f"{name}/{nodes[0]}") if nodes else None
+
+
+def _block_fields(name: str, files: Mapping[str, str], links: Iterable[str]) -> list:  # type: ignore[type-arg]
+    """The fields of :class:`MemoryBlock`, in order; strings and zone tuples interned."""
+    if not name.startswith("memory"):
+        raise ParseError(f"{name[:40]!r} is not a memoryN block")
+    fields: list[object] = [parse_int(name[6:], 10, name), None, None, None, None, None, _node(name, links), None]
+    for key, (index, parse) in _FIELDS.items():
+        text = files.get(key)
+        if text is not None:
+            fields[index] = parse(text, name)
+    return fields
 
 
 def group_blocks(blocks: MemoryBlocks) -> tuple[BlockRange, ...]:
@@ -222,30 +254,81 @@ def read_memory_blocks(root: Root, files: Collection[str] = BLOCK_FILES) -> Read
     """Every block under ``sys/devices/system/memory`` (ABSENT without memory-block support).
 
     Only ``files`` (a subset of ``BLOCK_FILES``) are read; the fields of the others are None.
-    Each block directory is read in one :meth:`Root.scan`, in block-number order; its listing
-    is skipped when the previous block's ``nodeN`` link is there too (the kernel makes one node
-    link per block, so a second one is then not looked for).
+    Blocks are read in block-number order through one directory fd (:class:`DirReader`):
+    per block, each file is opened relative to it and read once, and the listing of the block
+    directory is skipped when the previous block's ``nodeN`` link is there too (the kernel
+    makes one node link per block, so a second one is then not looked for). A block that is a
+    link, or any error, is read again through :meth:`Root.scan`, which checks and reports it.
     """
     size = root.read_text(f"{MEMORY_DIR}/block_size_bytes").map(parse_block_size)
     if not size.ok:
         return Reading(size.source, size.status, None, size.problem)
-    listing = root.listdir(MEMORY_DIR)
-    if not listing.ok:
-        return Reading(listing.source, listing.status, None, listing.problem)
-    names = [n for n in listing.value or [] if n.startswith("memory") and n[6:].isdigit()]
-    names.sort(key=lambda n: int(n[6:]))
+    opened = root.open_dir(MEMORY_DIR)
+    if not opened.ok or opened.value is None:
+        return Reading(opened.source, opened.status, None, opened.problem)
     wanted = [f for f in BLOCK_FILES if f in files]
     table = BlockTable()
-    hint = None  # the previous block's node link: a block's neighbours are almost always on its node
-    for name in names:
-        r = root.scan(f"{MEMORY_DIR}/{name}", wanted, hint)
-        if not r.ok:
-            return Reading(r.source, r.status, None, r.problem)
-        entries, texts = r.value  # type: ignore[misc]
+    with opened.value as d:
         try:
-            fields = _block_fields(name, texts, entries)
-        except ParseError as exc:
-            return Reading(f"{MEMORY_DIR}/{name}", Status.MALFORMED, None, f"malformed: {exc}")
-        table.append(*fields)
-        hint = None if fields[6] is None else f"node{fields[6]}"
+            plain, other = _block_dirs(d)
+        except OSError as exc:
+            return Reading(MEMORY_DIR, Status.MALFORMED, None, exc.strerror or str(exc))
+        blocks = heapq.merge(((n, f"memory{n}", True) for n in plain), other)
+        parsed: dict[tuple[str, bytes], object] = {}  # (file, raw text) -> value, for _REPEATING files
+        hint = None  # the previous block's node link: a block's neighbours are almost always on its node
+        for number, name, real in blocks:
+            try:
+                fields = _fast_fields(d, number, name, wanted, hint, parsed) if real else None
+                if fields is None:
+                    r = root.scan(f"{MEMORY_DIR}/{name}", wanted, hint)
+                    if not r.ok:
+                        return Reading(r.source, r.status, None, r.problem)
+                    entries_, texts = r.value  # type: ignore[misc]
+                    fields = _block_fields(name, texts, entries_)
+            except ParseError as exc:
+                return Reading(f"{MEMORY_DIR}/{name}", Status.MALFORMED, None, f"malformed: {exc}")
+            table.append(*fields)
+            hint = None if fields[6] is None else f"node{fields[6]}"
     return Reading(MEMORY_DIR, Status.OK, MemoryBlocks(size.value or 0, table))
+
+
+def _block_dirs(d: DirReader) -> tuple[array, list[tuple[int, str, bool]]]:
+    """The block numbers of the real directories named ``memoryN`` (sorted, compact: 131072 of
+    them), and every other ``memory<digits>`` entry (a link, a leading zero) as (number, name,
+    False), sorted, for :meth:`Root.scan` to check."""
+    plain, other = array("q"), []
+    for name, real in d.entries():
+        if name.startswith("memory") and name[6:].isdigit():
+            number = int(name[6:])
+            if real and name == f"memory{number}":
+                plain.append(number)
+            else:
+                other.append((number, name, False))
+    return array("q", sorted(plain)), sorted(other)
+
+
+def _fast_fields(d: DirReader, number: int, name: str, wanted: list[str], hint: str | None,
+                 parsed: dict[tuple[str, bytes], object]) -> list | None:  # type: ignore[type-arg]
+    """One real block directory read through ``d`` (its fields in :class:`MemoryBlock` order), or
+    None on any OSError or undecodable text, for :meth:`Root.scan` to read and report."""
+    fields: list[object] = [number, None, None, None, None, None, None, None]
+    try:
+        for key in wanted:
+            raw = d.read(f"{name}/{key}")
+            if raw is None:
+                continue
+            index, parse = _FIELDS[key]
+            if key in _REPEATING:
+                value = parsed.get((key, raw), parsed)
+                if value is parsed:
+                    value = parse(raw.decode("utf-8"), name)
+                    if len(parsed) < 1024:
+                        parsed[(key, raw)] = value
+            else:
+                value = parse(raw.decode("utf-8"), name)
+            fields[index] = value
+        links = [hint] if hint is not None and d.is_link(f"{name}/{hint}") else d.listdir(name)
+    except (OSError, UnicodeDecodeError):
+        return None
+    fields[6] = _node(name, links)
+    return fields

@@ -16,8 +16,7 @@ import stat
 import tarfile
 import tempfile
 import zlib
-from pathlib import Path
-from typing import Collection, Iterator
+from typing import Any, Callable, Collection, Iterator, TypeVar
 
 from probes.reading import Reading, Status
 
@@ -25,6 +24,7 @@ from probes.reading import Reading, Status
 MAX_MEMBERS = 2_000_000
 MAX_BYTES = 1 << 30
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+T = TypeVar("T")
 
 
 class RootError(Exception):
@@ -52,9 +52,18 @@ class Root:
         self.live = self.prefix == "/"
         self.touched: set[str] = set()
         self._dirs: dict[str, str] = {"": self.prefix}
+        self._once: dict[Callable[["Root"], Reading[Any]], Reading[Any]] = {}
 
     def __repr__(self) -> str:
         return f"Root({self.prefix!r})"
+
+    def once(self, reader: Callable[["Root"], Reading[T]]) -> Reading[T]:
+        """``reader(self)``, run once per root: a command that needs an input in several places
+        (the audit's facts and the model's) reads and parses its files once."""
+        got = self._once.get(reader)
+        if got is None:
+            got = self._once[reader] = reader(self)
+        return got
 
     def _resolved(self, path: str) -> str:
         """``path`` with every link resolved; raises _Escape when it leaves the root."""
@@ -159,7 +168,7 @@ class Root:
         try:
             dfd = self._open(rel, os.O_RDONLY | os.O_DIRECTORY)
         except (_Escape, OSError) as exc:
-            return self._read(rel, lambda r: _raise(exc))
+            return self._read(rel, lambda r, e=exc: _raise(e))
         try:
             names = None
             if hint is not None:
@@ -188,11 +197,15 @@ class Root:
             return Reading(rel, Status.OK, (names, texts))
         except OSError as exc:
             fname = f"{rel}/{exc.filename}" if isinstance(exc.filename, str) else rel
-            return self._read(fname, lambda r: _raise(exc))
+            return self._read(fname, lambda r, e=exc: _raise(e))
         except UnicodeDecodeError:
             return Reading(rel, Status.MALFORMED, None, "not text")
         finally:
             os.close(dfd)
+
+    def open_dir(self, rel: str) -> Reading["DirReader"]:
+        """A :class:`DirReader` on directory ``rel`` (close it, or use it in a ``with``)."""
+        return self._read(rel.lstrip("/"), lambda r: DirReader(self._open(r, os.O_RDONLY | os.O_DIRECTORY)))
 
     def readlink(self, rel: str) -> Reading[str]:
         """The target of a symlink, as written (sysfs links are relative)."""
@@ -220,6 +233,58 @@ class Root:
             return os.path.isdir(self._path(rel.lstrip("/")))
         except (_Escape, OSError):
             return False
+
+
+class DirReader:
+    """Reads below one directory of a root through its fd, for walks over many small sysfs files
+    (every memory block): paths are relative to the directory, no :class:`Reading` is built per
+    file, and errors are raised as OSError for the caller to retry through :class:`Root`.
+
+    Confinement: the last component is opened with O_NOFOLLOW (a link raises ELOOP); callers
+    pass only paths whose directories :meth:`entries` showed to be real directories, so no
+    component can lead out of the root.
+    """
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> "DirReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+    def entries(self) -> Iterator[tuple[str, bool]]:
+        """Each entry's name and whether it is a real directory (from the listing's d_type)."""
+        with os.scandir(self.fd) as it:
+            for e in it:
+                yield e.name, e.is_dir(follow_symlinks=False)
+
+    def read(self, path: str) -> bytes | None:
+        """A sysfs attribute or small regular file (one short read ends it), None when absent."""
+        try:
+            fd = os.open(path, _SCAN_FLAGS, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        return _read_fd(fd, short_is_eof=True)
+
+    def is_link(self, path: str) -> bool:
+        """True when ``path`` is a symlink (it is not followed)."""
+        try:
+            os.readlink(path, dir_fd=self.fd)
+        except OSError:
+            return False
+        return True
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in the real directory ``path``."""
+        fd = os.open(path, _SCAN_FLAGS | os.O_DIRECTORY, dir_fd=self.fd)
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
 
 
 class _Escape(Exception):

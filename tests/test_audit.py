@@ -132,7 +132,7 @@ def test_kernel_node_reason_names_what_the_node_holds() -> None:
     zones = tuple(ZoneSpan(2, "Normal", 0x140000, 0xC0000, 0xC0000) if (z.node, z.name) == (2, "Normal")
                   else replace(z, start_pfn=None, spanned=0, present=0) if (z.node, z.name) == (2, "Movable")
                   else z for z in _zones())
-    blocks = tuple(replace(b, valid_zones=("Normal",)) if b.node == 2 else b for b in _blocks())
+    blocks = tuple(b._replace(valid_zones=("Normal",)) if b.node == 2 else b for b in _blocks())
     facts = machine(zones=zones, blocks=blocks, hotadded=(), kernel_nodes={0: ("kernel image",),
                                                                          2: ("initrd (RAMDISK)",)})
     a = audit(facts)
@@ -144,7 +144,7 @@ def test_kernel_node_reason_names_what_the_node_holds() -> None:
 
 
 def test_offline_blocks_stay_removable_and_are_reported() -> None:
-    blocks = tuple(replace(b, state="offline", valid_zones=("Movable", "Normal")) if b.number == 44 else b
+    blocks = tuple(b._replace(state="offline", valid_zones=("Movable", "Normal")) if b.number == 44 else b
                    for b in _blocks())
     a = audit(machine(blocks=blocks))
     v = next(v for v in a.blocks if v.block.number == 44)
@@ -317,7 +317,7 @@ def test_a_block_with_a_memory_hole_is_not_offlinable() -> None:
 
 def test_dimm_takes_the_node_of_its_blocks_and_memmap_on_memory_is_flagged() -> None:
     # A DIMM plugged with node=1 into node 2's SRAT window: sysfs links its blocks to node 1.
-    blocks = tuple(replace(b, node=1) if b.number >= 56 else b for b in _blocks())
+    blocks = tuple(b._replace(node=1) if b.number >= 56 else b for b in _blocks())
     facts = machine(blocks=blocks, policy=replace(machine().policy, memmap_on_memory=True))
     a = audit(facts)
     dimm = next(r for r in a.ranges if r.kind == "dimm")

@@ -8,8 +8,9 @@ from tests.lab import kernels
 from tests.lab.recording import RECORDINGS
 from tests.lab.trials import run_trial, table
 
-#: One scenario per kind of verdict: hot-pluggable node with movable_node, DIMMs onlined movable.
-SCENARIOS = ("hp_node2_movable_node", "coldplug_dimms_online_movable")
+#: One scenario per kind of verdict: hot-pluggable node with movable_node, DIMMs onlined movable,
+#: and Movable boot memory under early top-down allocations (movablecore= on one node).
+SCENARIOS = ("hp_node2_movable_node", "coldplug_dimms_online_movable", "no_srat_movablecore")
 
 
 @pytest.mark.slow

@@ -516,3 +516,21 @@ def test_fuzz_mutated_real_log(edits: list, cut: int) -> None:
             line = lines[index % len(lines)]
             lines[index % len(lines)] = line[:pos] + insert + line[pos + len(insert):]
     _parse_or_parse_error("\n".join(lines))
+
+
+@pytest.mark.parametrize("series", ["6.1", "6.12"])
+def test_early_allocations_one_node(series: str) -> None:
+    """One node (no SRAT): the dentry and inode hash tables come from memblock ("linear")."""
+    with open_root(str(RECORDINGS / series / "no_srat_movablecore.tar.gz")) as root:
+        log = read_boot_log(root).value
+    assert [(e.what, e.size, e.memblock) for e in log.of(ev.EarlyAllocation)] == [
+        ("log buffer", 4 << 20, True), ("Dentry cache hash table", 8 << 20, True),
+        ("Inode-cache hash table", 4 << 20, True)]
+
+
+def test_early_hash_tables_on_numa_are_vmalloced() -> None:
+    """Three nodes (hashdist): the same tables are allocated later with vmalloc, not memblock."""
+    with open_root(str(RECORDINGS / "6.12" / "hotadd_online.tar.gz")) as root:
+        log = read_boot_log(root).value
+    assert [(e.what, e.memblock) for e in log.of(ev.EarlyAllocation)] == [
+        ("log buffer", True), ("Dentry cache hash table", False), ("Inode-cache hash table", False)]

@@ -12,7 +12,7 @@ from typing import Any
 from observer.audit import Audit, audit, block_list
 from observer.audit_advice import Predictor, advise
 from observer.audit_facts import BLOCK_FILES, AuditFacts, ZoneSpan, collect
-from observer.check import compare_blocks, compare_zones
+from observer.check import check_layout
 from observer.facts import gather, with_cmdline
 from observer.model.boot import predict
 from observer.audit_reasons import REASONS, Reason, verdict
@@ -129,16 +129,20 @@ def model_predictor(root: Root, memory_blocks: Reading[MemoryBlocks] | None = No
     return predict_zones
 
 
-def check_mismatches(root: Root) -> int | None:
-    """How many zones and blocks differ from the model's prediction (observer.check), None when
-    the model lacks an input or zoneinfo is unreadable."""
-    facts = gather(root)
-    zones = read_zoneinfo(root)
-    if facts.missing or not zones.ok:
-        return None
-    pred = predict(facts.inputs)
-    blocks = read_memory_blocks(root)
-    return len(compare_zones(pred, zones.value)) + (len(compare_blocks(pred, blocks.value)) if blocks.ok else 0)  # type: ignore[arg-type]
+def check(root: Root, memory_blocks: Reading[MemoryBlocks]) -> dict[str, Any]:
+    """The checker's verdict (observer.check.check_layout) for the audit: ``agree`` (None when
+    it cannot tell), the differences and notes, and what stopped it."""
+    facts = gather(root, memory_blocks=memory_blocks)
+    zones = root.once(read_zoneinfo)
+    problem = "; ".join(facts.missing) or ("" if facts.inputs.firmware_e820 else "no firmware memory map")
+    if not zones.ok:
+        problem = zones.describe()
+    if problem:
+        return {"agree": None, "mismatches": [], "notes": [], "problem": problem}
+    result = check_layout(facts.inputs, zones.value, memory_blocks.value if memory_blocks.ok else None,  # type: ignore[arg-type]
+                          memory_blocks.describe())
+    return {"agree": result.agree, "mismatches": [m.__dict__ for m in result.mismatches],
+            "notes": result.notes, "problem": None}
 
 
 def run_audit(facts: AuditFacts, targets: list[tuple[str, int, int]], predictor: Predictor | None) -> Audit:
@@ -156,12 +160,14 @@ def run(args: argparse.Namespace, root: Root) -> int:
     fmt = args.format or ("json" if args.json else "text")
     targets = [parse_target(t) for t in args.require]
     blocks = read_memory_blocks(root, BLOCK_FILES)
+    checked = check(root, blocks)  # first: the model's per-block objects are gone before the audit makes its own
     facts = collect(root, host_name(root, args.root), memory_blocks=blocks)
     if facts.blocks is None and facts.zones is None:
         raise CommandError(f"{'; '.join(facts.problems)}: no memory blocks and no zoneinfo to audit",
                            EXIT_CANNOT_TELL)
     advice = not args.no_advice and fmt != "prometheus"
     result = run_audit(facts, targets, model_predictor(root, blocks) if advice else None) if advice else audit(facts)
+    result.check = checked
     reqs = [requirement(result, t, text) for t, text in zip(targets, args.require)] if targets else None
     now = datetime.datetime.now(datetime.timezone.utc)
     if fmt == "json":
@@ -171,7 +177,8 @@ def run(args: argparse.Namespace, root: Root) -> int:
         else:
             sys.stdout.writelines(chunks)
     else:
-        text = prometheus_text(result, now.timestamp(), check_mismatches(root)) if fmt == "prometheus" \
+        mismatches = None if result.check["agree"] is None else len(result.check["mismatches"])
+        text = prometheus_text(result, now.timestamp(), mismatches) if fmt == "prometheus" \
             else render(result, reqs) + "\n"
         if args.output:
             write_atomically(args.output, text)

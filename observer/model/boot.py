@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from observer.model import hotplug, memblock, numa, zones
 from observer.model.inputs import PAGE_SHIFT, PAGE_SIZE, ModelInputs, Reservation
@@ -62,8 +63,9 @@ def early_reservations(inputs: ModelInputs, mb: memblock.Memblock, trace: Trace)
     return out
 
 
-def predict(inputs: ModelInputs) -> Prediction:
-    """Replay the boot described by ``inputs`` under the rules of its kernel release."""
+def predict(inputs: ModelInputs, zone_seen: Callable[[int], str | None] | None = None) -> Prediction:
+    """Replay the boot described by ``inputs`` under the rules of its kernel release. ``zone_seen``
+    is the checker's: the zone a block is seen in, for hot-added blocks onlined by hand."""
     rules, note = ruleset_for(inputs.release)
     trace = Trace(rules)
     if note:
@@ -107,7 +109,7 @@ def predict(inputs: ModelInputs) -> Prediction:
                                  opts.auto_movable_ratio, opts.auto_movable_numa_aware, opts.movable_node,
                                  trace)
     blocks = (hotplug.predict_blocks(mb, live, inputs.blocks, policy, trace, inputs.replay_onlining,
-                                        inputs.recorded_boot_blocks)
+                                     inputs.recorded_boot_blocks, zone_seen)
               if inputs.blocks else [])
     final = [zones.ZoneLayout(n, zones.ZONES[z], lz.start if lz.spanned else 0, lz.spanned, lz.present)
              for n in sorted(live) for z, lz in sorted(live[n].items())]

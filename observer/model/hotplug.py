@@ -1,7 +1,9 @@
 """Memory blocks: the zone each block is in or would join, hot-add onlining, valid_zones."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Callable
 
 from observer.model.inputs import PAGE_SHIFT, BlockInfo, HotplugParams
 from observer.model.memblock import Memblock
@@ -116,25 +118,46 @@ def _early_zone(zones: dict[int, LiveZone], start: int, nr: int) -> int | None:
     return hits[0] if len(hits) == 1 else None
 
 
+class _EarlyZones:
+    """:func:`_early_zone` over settled zones, once per node and gap between zone edges (a
+    block with no edge inside it meets the same zones as every other block in its gap)."""
+
+    def __init__(self, live: dict[int, dict[int, LiveZone]]) -> None:
+        self.live = live
+        self.edges = {n: sorted({x for lz in zs.values() if lz.spanned for x in (lz.start, lz.end)})
+                      for n, zs in live.items()}
+        self.known: dict[tuple[int, int], int | None] = {}
+
+    def zone(self, nid: int, start: int, nr: int) -> int | None:
+        edges = self.edges.get(nid, [])
+        gap = bisect_right(edges, start)
+        if gap < len(edges) and edges[gap] < start + nr:
+            return _early_zone(self.live.get(nid, {}), start, nr)
+        key = (nid, gap)
+        if key not in self.known:
+            self.known[key] = _early_zone(self.live.get(nid, {}), start, nr)
+        return self.known[key]
+
+
 def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: tuple[BlockInfo, ...],
                    policy: Policy, trace: Trace, replay: bool = False,
-                   recorded_boot: frozenset[int] = frozenset()) -> list[BlockPrediction]:
+                   recorded_boot: frozenset[int] = frozenset(),
+                   zone_seen: Callable[[int], str | None] | None = None) -> list[BlockPrediction]:
     """Online the hot-added blocks that are online (in block order, DIMM by DIMM), then say for
     every block its zone or valid_zones (drivers/base/memory.c valid_zones_show). With
     ``replay`` (a what-if), hot-added blocks are online exactly when the default online type
     is not offline (add_memory_resource onlines them at add time), and blocks of the recorded
-    boot's memory (``recorded_boot``) that the new line leaves without RAM are dropped."""
+    boot's memory (``recorded_boot``) that the new line leaves without RAM are dropped.
+    ``zone_seen`` (the checker's, not in a what-if): the zone a hot-added block was onlined to
+    by hand, whose online type is not an input."""
     out: list[BlockPrediction] = []
     if replay:
         auto = policy.default_online != "offline"
-        blocks = tuple(b if _is_boot(mb, b) else replace(b, online=auto, manual_zone=None) for b in blocks
+        blocks = tuple(b if _is_boot(mb, b) else b._replace(online=auto) for b in blocks
                        if _is_boot(mb, b) or b.index not in recorded_boot)
         trace.assume("what-if: hot-added blocks are " + ("onlined at add time" if auto else "left offline")
                      + f" by the default online type '{policy.default_online}'; later manual onlining is not replayed")
-    boot_nodes: dict[int, set[int]] = {}
-    for b in blocks:
-        s, e = b.start >> PAGE_SHIFT, b.end >> PAGE_SHIFT
-        boot_nodes[b.index] = {r.nid for rs, re, r in mb.pfn_ranges() if rs < e and re > s}
+    boot_nodes = _boot_nodes(mb, blocks)
     groups = _groups([b for b in blocks if not boot_nodes[b.index]])
     online_type = policy.default_online if policy.default_online != "offline" else "online"
     zone_of: dict[int, int | None] = {}
@@ -147,8 +170,9 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
                 continue
             s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
             live.setdefault(b.node, {z: LiveZone(0, 0, 0, 0) for z in range(len(ZONES))})
-            if b.manual_zone in ZONES:
-                z = ZONES.index(b.manual_zone)
+            seen = zone_seen(b.index) if zone_seen is not None and not replay else None
+            if seen in ZONES:
+                z = ZONES.index(seen)
             elif policy.default_online == "offline":
                 by_hand.append(b.index)
                 z = zone_for_range("online", b.node, live, s, nr, policy, remaining, has_kernel)
@@ -169,13 +193,14 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
         trace.step("hotadd-span", "zones after onlining: " + "; ".join(
             f"node {n} {ZONES[z]} start {lz.start:#x} spanned {lz.spanned} present {lz.present}"
             for n in sorted(live) for z, lz in sorted(live[n].items()) if lz.spanned), mb)
+    early = _EarlyZones(live)
     for b in blocks:
         s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
         boot = bool(boot_nodes[b.index])
         nid = b.node
         if b.online:
             if boot:
-                z = _early_zone(live.get(nid, {}), s, nr) if nid is not None and len(boot_nodes[b.index]) == 1 else None
+                z = early.zone(nid, s, nr) if nid is not None and len(boot_nodes[b.index]) == 1 else None
             else:
                 z = zone_of.get(b.index)
             name = ZONES[z] if z is not None else None
@@ -191,6 +216,27 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
             if ZONES[extra] not in names:
                 names.append(ZONES[extra])
         out.append(BlockPrediction(b.index, nid, False, boot, None, " ".join(names)))
+    return out
+
+
+def _boot_nodes(mb: Memblock, blocks: tuple[BlockInfo, ...]) -> dict[int, tuple[int, ...]]:
+    """Per block index, the nodes of the boot memory (memblock.memory) it meets; the regions are
+    sorted and disjoint, so each search starts by bisect at the last one starting before it.
+    Equal node tuples are one object (a big machine has a handful)."""
+    ranges = mb.pfn_ranges()
+    starts = [rs for rs, _, _ in ranges]
+    seen: dict[tuple[int, ...], tuple[int, ...]] = {}
+    out: dict[int, tuple[int, ...]] = {}
+    for b in blocks:
+        s, e = b.start >> PAGE_SHIFT, b.end >> PAGE_SHIFT
+        nodes = []
+        for rs, re, r in ranges[max(bisect_right(starts, s) - 1, 0):]:
+            if rs >= e:
+                break
+            if re > s and r.nid not in nodes:
+                nodes.append(r.nid)
+        key = tuple(nodes)
+        out[b.index] = seen.setdefault(key, key)
     return out
 
 

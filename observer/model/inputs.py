@@ -7,6 +7,7 @@ exclusive; pfns are 4 KiB page numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -103,19 +104,16 @@ class Reservation:
     what: str
 
 
-@dataclass(frozen=True, slots=True)
-class BlockInfo:
-    """A memory block sysfs lists (``memoryN``): its range, node link and online state.
-
-    The model itself tells boot blocks from hot-added ones (blocks without boot RAM)."""
+class BlockInfo(NamedTuple):
+    """A memory block sysfs lists (``memoryN``): its range, node link and online state (a named
+    tuple: one per block). The model itself tells boot blocks from hot-added ones (blocks
+    without boot RAM)."""
 
     index: int
     start: int
     end: int
     node: int | None
     online: bool
-    #: the zone of a block onlined by hand (its online type is not an input); check only.
-    manual_zone: str | None = None
 
 
 @dataclass(frozen=True)

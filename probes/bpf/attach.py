@@ -8,6 +8,7 @@ the perf buffer and detaches.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,7 @@ def why_not(root_prefix: str = "/") -> str | None:
             or os.path.isdir(os.environ.get("BCC_KERNEL_SOURCE", "/nonexistent"))):
         return f"no kernel headers for {release} (install linux-headers-{release})"
     try:
-        import bcc  # noqa: F401
+        importlib.import_module("bcc")
     except ImportError:
         return "bcc is not installed (python3-bpfcc)"
     return None

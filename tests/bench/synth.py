@@ -232,7 +232,7 @@ def boot_log(lay: Layout) -> str:
     msgs += [f"ACPI: SRAT: Node {n} PXM {n} [mem {s:#010x}-{e - 1:#010x}]{' hotplug' if hp else ''}"
              for n, s, e, hp in lay.srat_ranges()]
     end0 = lay.node_span(0)[1]
-    msgs += [f"NUMA: Node 0 [mem 0x00001000-0x0009ffff] + [mem 0x00100000-0xbfffffff] -> [mem 0x00001000-0xbfffffff]",
+    msgs += ["NUMA: Node 0 [mem 0x00001000-0x0009ffff] + [mem 0x00100000-0xbfffffff] -> [mem 0x00001000-0xbfffffff]",
              f"NUMA: Node 0 [mem 0x00001000-0xbfffffff] + [mem 0x100000000-{end0 - 1:#x}] -> "
              f"[mem 0x00001000-{end0 - 1:#x}]"]
     for n in range(lay.nodes):

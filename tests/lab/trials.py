@@ -15,6 +15,9 @@ audit of the recording:
   kernel zone does not guarantee failure: an idle guest often gives such a block up;
   the audit's "no" there means "not guaranteed", a documented limit);
 - DIMM: audit ``removable`` against device_del + DEVICE_DELETED + the blocks gone.
+
+What the kernel did is kept beside each recording as ``<scenario>.trials.json``;
+tests/test_audit_trials.py holds it against the audit of the day without QEMU.
 """
 from __future__ import annotations
 
@@ -118,9 +121,7 @@ def outcomes(a: Audit, first: int, guest_log: str, dimm_ids: list[str], dimm_ver
         if v.block.state != "online":
             continue
         worked, detail = tried.get(v.block.number, (None, "not logged"))
-        out.append(Outcome(f"block {v.block.number}", v.offlinable, worked,
-                           tuple(r.code for r in v.reasons if r.severity == "blocker"
-                                 and r.code not in FIRMWARE_CODES), detail))
+        out.append(Outcome(f"block {v.block.number}", v.offlinable, worked, _offline_codes(v), detail))
     for d in dimm_ids:
         verdict, codes = dimm_verdicts.get(d, (None, ()))
         worked, detail = removed.get(d, (None, "not logged"))
@@ -162,6 +163,48 @@ def run_trial(path: Path, kernel: kernels.Kernel) -> Trial:
     return trial
 
 
+def evidence_path(recording_path: Path) -> Path:
+    """Where a recording's trial outcomes are kept: ``<scenario>.trials.json`` beside it."""
+    return recording_path.with_name(recording_path.name.removesuffix(".tar.gz") + ".trials.json")
+
+
+def save(trial: Trial, recording_path: Path) -> None:
+    """Keep what the real kernel did in each trial (not the audit's verdicts, which
+    :func:`reassess` makes again with the audit of the day)."""
+    if trial.error or not trial.outcomes:
+        return
+    rows = [{"what": o.what, "worked": o.worked, "detail": o.detail} for o in trial.outcomes]
+    evidence_path(recording_path).write_text("[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n")
+
+
+def reassess(recording_path: Path) -> Trial:
+    """The kept trial outcomes of a recording held against the current audit of it."""
+    rows = json.loads(evidence_path(recording_path).read_text())
+    with open_root(str(recording_path)) as root:
+        text = root.read_text("lab/scenario.toml").value or ""
+        log = root.read_text("lab/steps.log").value or ""
+        a = audit(collect(root, recording_path.stem))
+    sc = loads(text, recording_path.name.removesuffix(".tar.gz"), str(recording_path))
+    dimms = plugged_dimms(sc, log)
+    verdicts = dimm_verdicts(a, sc, dimms)
+    blocks = {f"block {v.block.number}": v for v in a.blocks}
+    trial = Trial(sc.name, recording_path.parent.name)
+    for row in rows:
+        kind, _, name = row["what"].partition(" ")
+        if kind == "block":
+            v = blocks.get(row["what"])
+            verdict, codes = (None, ()) if v is None else (v.offlinable, _offline_codes(v))
+        else:
+            verdict, codes = verdicts.get(name, (None, ()))
+        trial.outcomes.append(Outcome(row["what"], verdict, row["worked"], codes, row["detail"]))
+    return trial
+
+
+def _offline_codes(v) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    """The reasons that speak to offlining (blockers not about the firmware)."""
+    return tuple(r.code for r in v.reasons if r.severity == "blocker" and r.code not in FIRMWARE_CODES)
+
+
 def table(trials: list[Trial]) -> str:
     """The agreement table: one row per scenario and kernel, then every mismatch."""
     kinds = ("agree", "not-guaranteed", "MISMATCH", "audit-unknown", "not-run")
@@ -194,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     resolved = {s: kernels.resolve(s) for s in {s for _, s in jobs}}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         trials = list(pool.map(lambda job: run_trial(job[0], resolved[job[1]]), jobs))
+    for (path, _), t in zip(jobs, trials):
+        save(t, path)
     for t in trials:
         print(f"{t.scenario} {t.series}: {len(t.outcomes)} trials, {t.count('MISMATCH')} mismatches"
               + (f", boot failed: {t.error}" if t.error else f", {t.seconds:.0f} s"), flush=True)
