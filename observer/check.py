@@ -38,20 +38,25 @@ def compare_zones(pred: Prediction, seen: ZoneInfo) -> list[Mismatch]:
     out: list[Mismatch] = []
     predicted = {(z.node, z.zone): z for z in pred.zones}
     live = {(z.node, z.name): z for z in seen.zones}
+    offlined = {b.node for b in pred.blocks if b.boot and not b.online} if "offline-boot" in dict(
+        pred.trace.fired()) else set()
     for key in sorted(set(predicted) | set(live)):
         p, s = predicted.get(key), live.get(key)
         p_vals = (p.start_pfn, p.spanned, p.present) if p else (0, 0, 0)
         s_vals = (s.start_pfn, s.spanned, s.present) if s else (None, 0, 0)
         if not (p_vals[1] or p_vals[2] or s_vals[1] or s_vals[2]):
             continue
-        rule = _movable_rule(pred) if key[1] == "Movable" or pred.movable_start.get(key[0]) else "zone-span"
+        if key[0] in offlined:  # boot blocks of this node went offline at run time
+            rule = "offline-boot"
+        else:
+            rule = _movable_rule(pred) if key[1] == "Movable" or pred.movable_start.get(key[0]) else "zone-span"
         where = f"node {key[0]} zone {key[1]}"
         if s_vals[0] is not None and p_vals[2] and p_vals[0] != s_vals[0]:
             out.append(Mismatch(where, "start_pfn", p_vals[0], s_vals[0], rule, pred.trace.rules.cite(rule)))
         if p_vals[1] != s_vals[1]:
             out.append(Mismatch(where, "spanned", p_vals[1], s_vals[1], rule, pred.trace.rules.cite(rule)))
         if p_vals[2] != s_vals[2]:
-            r = "zone-present" if p_vals[1] == s_vals[1] else rule
+            r = "zone-present" if p_vals[1] == s_vals[1] and rule != "offline-boot" else rule
             out.append(Mismatch(where, "present", p_vals[2], s_vals[2], r, pred.trace.rules.cite(r)))
     return out
 

@@ -105,6 +105,19 @@ def test_show_and_audit_run(snap):
     assert {n["node"]: n["removable"] for n in doc["nodes"]} == {n: LAYOUT.hotpluggable(n) for n in range(LAYOUT.nodes)}
 
 
+def test_check_agrees_with_the_offlined_blocks(snap):
+    """The last node's last blocks are offline: its Movable zone ends at the last online block
+    (shrink_zone_span), and ``check`` finds zoneinfo and valid_zones as the model predicts."""
+    zones = read_zoneinfo(Root(snap)).value
+    last = max(b for b in LAYOUT.numbers if b not in LAYOUT.offline)
+    assert min(LAYOUT.offline) > last and LAYOUT.node_of(min(LAYOUT.offline)) == LAYOUT.nodes - 1
+    assert zones.zone(LAYOUT.nodes - 1, "Movable").end_pfn == (last + 1) * PAGES
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["check", "--root", snap])
+    assert code == 0, out.getvalue()
+
+
 def test_memblock_debug_log_parses_complete():
     text = memblock_debug_log(256 << 10)
     assert len(text) >= 256 << 10

@@ -61,3 +61,22 @@ def test_sysfs_memmap_replaces_a_lost_boot_log(cap: Path, tmp_path: Path):
         return
     assert "sys/firmware/memmap" in out
     assert code == 0, out
+
+
+OFFLINED = [c for c in CAPTURES if c.name == "hp_node2_offline_boot.tar.gz"]
+
+
+@pytest.mark.parametrize("cap", OFFLINED, ids=_id)
+def test_offlined_boot_block_shown_online_disagrees_citing_offline_pages(cap: Path, tmp_path: Path):
+    """Boot blocks 40, 47, 54 and 55 of node 2 are offline in the capture. Shown online again
+    while zoneinfo stays, 47 (mid-zone) and 55 (the end) make the model's present and span
+    differ from zoneinfo, and check names the offline rule."""
+    tree = _unpack(cap, tmp_path / "t")
+    for n in (47, 55):
+        (tree / f"sys/devices/system/memory/memory{n}/state").write_text("online\n")
+        (tree / f"sys/devices/system/memory/memory{n}/online").write_text("1\n")
+    code, out = _run("check", "--root", str(tree))
+    assert code == 1, out
+    lines = [ln for ln in out.splitlines() if ln.startswith("node 2 zone Movable")]
+    assert [ln.split(":")[1].split()[0] for ln in lines] == ["spanned", "present"], out
+    assert all("rule offline-boot: mm/memory_hotplug.c offline_pages" in ln for ln in lines), out

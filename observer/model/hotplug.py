@@ -1,8 +1,9 @@
-"""Memory blocks: the zone each block is in or would join, hot-add onlining, valid_zones."""
+"""Memory blocks: the zone each block is in or would join, hot-add onlining, boot blocks offlined
+at run time, valid_zones."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from observer.model.inputs import PAGE_SHIFT, BlockInfo, HotplugParams
@@ -11,6 +12,9 @@ from observer.model.trace import Trace
 from observer.model.zones import MOVABLE, NORMAL, ZONES
 
 DEFAULT_RATIO = 301
+#: PAGES_PER_SUBSECTION on x86_64 (include/linux/mmzone.h SUBSECTION_SHIFT 21): the step of
+#: find_smallest_section_pfn / find_biggest_section_pfn and the grain of early memmap validity.
+SUBSECTION_PAGES = 512
 
 
 @dataclass
@@ -111,6 +115,87 @@ def online_block(zone: LiveZone, start: int, nr: int) -> None:
     zone.present += nr
 
 
+def shrink_zone_span(zone: LiveZone, start: int, end: int, online: list[tuple[int, int]]) -> None:
+    """mm/memory_hotplug.c shrink_zone_span: only a range at the zone's first pfn
+    (find_smallest_section_pfn) or ending at its end (find_biggest_section_pfn) moves that edge,
+    to the nearest pfn still online in the zone; with none left the zone empties (start 0,
+    spanned 0). ``online``: the zone's online pfn ranges, subsection-aligned, without the range."""
+    if zone.start == start:
+        first = min((max(s, end) for s, e in online if max(s, end) < min(e, zone.end)), default=None)
+        if first is None:
+            zone.start = zone.spanned = 0
+        else:
+            zone.spanned, zone.start = zone.end - first, first
+    elif zone.end == end:
+        last = max((min(e, start) for s, e in online if max(s, zone.start) < min(e, start)), default=None)
+        if last is None:
+            zone.start = zone.spanned = 0
+        else:
+            zone.spanned = last - zone.start
+
+
+def offline_block(zone: LiveZone, start: int, nr: int, online: list[tuple[int, int]], early: bool) -> None:
+    """mm/memory_hotplug.c offline_pages: adjust_present_page_count takes the block's pages out of
+    present (and present_early_pages for an early section), then remove_pfn_range_from_zone
+    shrinks the span (:func:`shrink_zone_span`; update_pgdat_span follows the zones)."""
+    zone.present -= nr
+    if early:
+        zone.present_early -= nr
+    shrink_zone_span(zone, start, start + nr, online)
+
+
+def _subtract(ranges: list[tuple[int, int]], s: int, e: int) -> list[tuple[int, int]]:
+    out = []
+    for a, b in ranges:
+        out += [r for r in ((a, min(b, s)), (max(a, e), b)) if r[0] < r[1]]
+    return out
+
+
+def _zone_pages(mb: Memblock, nid: int, span: tuple[int, int]) -> list[tuple[int, int]]:
+    """The boot pfn ranges of a zone: the node's memblock ranges inside its boot span, widened to
+    whole subsections (mm/sparse.c subsection_map_init marks every subsection a range touches,
+    and pfn_to_online_page looks no finer)."""
+    out: list[tuple[int, int]] = []
+    for rs, re_, _ in mb.pfn_ranges(nid):
+        s, e = max(rs, span[0]), min(re_, span[1])
+        if s < e:
+            s = max(span[0], s - s % SUBSECTION_PAGES)
+            e = min(span[1], -(-e // SUBSECTION_PAGES) * SUBSECTION_PAGES)
+            if out and out[-1][1] >= s:
+                out[-1] = (out[-1][0], max(out[-1][1], e))
+            else:
+                out.append((s, e))
+    return out
+
+
+def _offline_boot(mb: Memblock, live: dict[int, dict[int, LiveZone]], boot: dict[int, dict[int, tuple[int, int]]],
+                  gone: list[tuple[BlockInfo, int | None]], hot_online: list[tuple[BlockInfo, int]],
+                  trace: Trace) -> None:
+    """Take the boot blocks sysfs shows offline out of their boot zones (:func:`offline_block`), in
+    block order, after the hot-added blocks were onlined (neither order is recorded; whole-block
+    zone edges end the same in any order). ``boot``: the boot spans; ``hot_online``: (hot-added
+    online block, its zone), whose pages count as online in that zone."""
+    known = [(b, b.node, z) for b, z in gone if z is not None and b.node is not None]
+    odd = [b.index for b, z in gone if z is None or b.node is None]
+    if odd:
+        trace.assume(f"boot block(s) {', '.join(f'memory{i}' for i in odd)} offline though not in one boot zone "
+                     "(onlined elsewhere and offlined again?): left out of the zone accounting")
+    if hot_online and known:
+        trace.assume("boot blocks assumed offlined after the hot-added blocks were onlined (the order is not recorded)")
+    online: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for b, nid, z in known:
+        s, e = b.start >> PAGE_SHIFT, b.end >> PAGE_SHIFT
+        if (nid, z) not in online:
+            online[(nid, z)] = sorted(_zone_pages(mb, nid, boot[nid][z]) + [
+                (h.start >> PAGE_SHIFT, h.end >> PAGE_SHIFT) for h, hz in hot_online if h.node == nid and hz == z])
+        online[(nid, z)] = _subtract(online[(nid, z)], s, e)  # offline_pages marks the sections offline first
+        offline_block(live[nid][z], s, e - s, online[(nid, z)], early=True)
+    trace.step("offline-boot", f"{len(known)} boot block(s) offline ("
+               + ", ".join(f"memory{b.index}" for b, _, _ in known) + "); zones after offlining: " + "; ".join(
+                   f"node {n} {ZONES[z]} start {live[n][z].start:#x} spanned {live[n][z].spanned} "
+                   f"present {live[n][z].present}" for n, z in sorted(online)), mb)
+
+
 def _early_zone(zones: dict[int, LiveZone], start: int, nr: int) -> int | None:
     """drivers/base/memory.c early_node_zone_for_memory_block: the one populated zone whose
     span intersects the block, else None."""
@@ -143,9 +228,10 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
                    policy: Policy, trace: Trace, replay: bool = False,
                    recorded_boot: frozenset[int] = frozenset(),
                    zone_seen: Callable[[int], str | None] | None = None) -> list[BlockPrediction]:
-    """Online the hot-added blocks that are online (in block order, DIMM by DIMM), then say for
-    every block its zone or valid_zones (drivers/base/memory.c valid_zones_show). With
-    ``replay`` (a what-if), hot-added blocks are online exactly when the default online type
+    """Online the hot-added blocks that are online (in block order, DIMM by DIMM), take the boot
+    blocks that are offline out of their zones, then say for every block its zone or valid_zones
+    (drivers/base/memory.c valid_zones_show). With ``replay`` (a what-if), boot blocks are all
+    online (a fresh boot), hot-added blocks are online exactly when the default online type
     is not offline (add_memory_resource onlines them at add time), and blocks of the recorded
     boot's memory (``recorded_boot``) that the new line leaves without RAM are dropped.
     ``zone_seen`` (the checker's, not in a what-if): the zone a hot-added block was onlined to
@@ -153,11 +239,23 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
     out: list[BlockPrediction] = []
     if replay:
         auto = policy.default_online != "offline"
-        blocks = tuple(b if _is_boot(mb, b) else b._replace(online=auto) for b in blocks
-                       if _is_boot(mb, b) or b.index not in recorded_boot)
+        if any(not b.online and _is_boot(mb, b) for b in blocks):
+            trace.assume("what-if: a fresh boot onlines all boot memory; boot blocks offlined at run time "
+                         "are not replayed")
+        blocks = tuple(b._replace(online=True) if _is_boot(mb, b) else b._replace(online=auto)
+                       for b in blocks if _is_boot(mb, b) or b.index not in recorded_boot)
         trace.assume("what-if: hot-added blocks are " + ("onlined at add time" if auto else "left offline")
                      + f" by the default online type '{policy.default_online}'; later manual onlining is not replayed")
     boot_nodes = _boot_nodes(mb, blocks)
+    # drivers/base/memory.c memory_block_add_nid: a boot block's zone is fixed when its node registers,
+    # against the boot spans (copied: hot-add and offline below change the live ones).
+    early = _EarlyZones({n: {z: replace(lz) for z, lz in zs.items()} for n, zs in live.items()})
+
+    def boot_zone(b: BlockInfo) -> int | None:
+        if b.node is None or len(boot_nodes[b.index]) != 1:
+            return None
+        return early.zone(b.node, b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT)
+    boot_spans = {n: {z: (lz.start, lz.end) for z, lz in zs.items()} for n, zs in live.items()}
     groups = _groups([b for b in blocks if not boot_nodes[b.index]])
     online_type = policy.default_online if policy.default_online != "offline" else "online"
     zone_of: dict[int, int | None] = {}
@@ -193,16 +291,16 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
         trace.step("hotadd-span", "zones after onlining: " + "; ".join(
             f"node {n} {ZONES[z]} start {lz.start:#x} spanned {lz.spanned} present {lz.present}"
             for n in sorted(live) for z, lz in sorted(live[n].items()) if lz.spanned), mb)
-    early = _EarlyZones(live)
+    gone = [(b, boot_zone(b)) for b in blocks if not b.online and boot_nodes[b.index]]
+    if gone:
+        _offline_boot(mb, live, boot_spans, gone, [(b, z) for b in blocks if (z := zone_of.get(b.index)) is not None],
+                      trace)
     for b in blocks:
         s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
         boot = bool(boot_nodes[b.index])
         nid = b.node
         if b.online:
-            if boot:
-                z = early.zone(nid, s, nr) if nid is not None and len(boot_nodes[b.index]) == 1 else None
-            else:
-                z = zone_of.get(b.index)
+            z = boot_zone(b) if boot else zone_of.get(b.index)
             name = ZONES[z] if z is not None else None
             out.append(BlockPrediction(b.index, nid, True, boot, name, name or "none"))
             continue

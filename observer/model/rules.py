@@ -92,6 +92,9 @@ RULES: dict[str, Rule] = {r.id: r for r in (
        ((0, 0), "mm/memory_hotplug.c", "auto_movable_zone_for_pfn")),
     _r("hotadd-span", "onlining grows the zone span to cover the block and adds its pages to present",
        ((0, 0), "mm/memory_hotplug.c", "move_pfn_range_to_zone/resize_zone_range")),
+    _r("offline-boot", "an offlined boot block leaves present; at the zone's first or last pfn the span shrinks "
+       "to the nearest pfn still online in the zone",
+       ((0, 0), "mm/memory_hotplug.c", "offline_pages/adjust_present_page_count/shrink_zone_span")),
     _r("valid-zones", "valid_zones: the zone of an online block, or the zones an offline block may join",
        ((0, 0), "drivers/base/memory.c", "valid_zones_show")),
     _r("boot-block-zone", "a boot block's zone is the one populated zone whose span it intersects, else none",

@@ -21,7 +21,7 @@ from probes.srat import (MEM_ENABLED, MEM_HOTPLUGGABLE, AcpiHeader, MemoryAffini
 
 CACHE_DIR = os.environ.get("MOVCHECK_BENCH_CACHE", "/var/tmp/movcheck-bench")
 #: Bump when the generated files change, so stale caches are rebuilt.
-FORMAT = 3
+FORMAT = 4
 RELEASE = "6.12.95+deb12-amd64"
 PAGE = 4096
 GiB = 1 << 30
@@ -156,8 +156,18 @@ class Layout:
             start = HOLE[1]
         pages = (end - start) // PAGE
         name = "Movable" if self.hotpluggable(node) else "Normal"
-        zones[name] = (name, start // PAGE, pages, pages - offline)
+        zones[name] = (name, *self._shrunk(start // PAGE, end // PAGE), pages - offline)
         return [*zones.values(), ("Device", 0, 0, 0)]
+
+    def _shrunk(self, start: int, end: int) -> tuple[int, int]:
+        """(start_pfn, spanned) of the zone ``[start, end)`` (whole blocks) once its offlined blocks
+        are out: offline_pages -> shrink_zone_span (mm/memory_hotplug.c) moves an edge whose block
+        goes offline to the nearest online block; (0, 0) when none is left."""
+        spp = self.block_size // PAGE
+        online = [b for b in self.numbers if start <= b * spp < end and b not in self.offline]
+        first = start if start // spp not in self.offline else min(online, default=0) * spp
+        last = end if (end - 1) // spp not in self.offline else (max(online, default=-1) + 1) * spp
+        return (first, last - first) if online else (0, 0)
 
     def block_zone(self, number: int) -> str:
         """valid_zones of a block: its zone when online, else the zones it could be onlined to."""
