@@ -275,12 +275,12 @@ def read_memory_blocks(root: Root, files: Collection[str] = BLOCK_FILES) -> Read
             return Reading(MEMORY_DIR, Status.MALFORMED, None, exc.strerror or str(exc))
         blocks = heapq.merge(((n, f"memory{n}", True) for n in plain), other)
         parsed: dict[tuple[str, bytes], object] = {}  # (file, raw text) -> value, for _REPEATING files
-        hint = None  # the previous block's node link: a block's neighbours are almost always on its node
+        hint = None  # the previous block's node: a block's neighbours are almost always on its node
         for number, name, real in blocks:
             try:
                 fields = _fast_fields(d, number, name, wanted, hint, parsed) if real else None
                 if fields is None:
-                    r = root.scan(f"{MEMORY_DIR}/{name}", wanted, hint)
+                    r = root.scan(f"{MEMORY_DIR}/{name}", wanted, None if hint is None else f"node{hint}")
                     if not r.ok:
                         return Reading(r.source, r.status, None, r.problem)
                     entries_, texts = r.value  # type: ignore[misc]
@@ -288,7 +288,7 @@ def read_memory_blocks(root: Root, files: Collection[str] = BLOCK_FILES) -> Read
             except ParseError as exc:
                 return Reading(f"{MEMORY_DIR}/{name}", Status.MALFORMED, None, f"malformed: {exc}")
             table.append(*fields)
-            hint = None if fields[6] is None else f"node{fields[6]}"
+            hint = fields[6]
     return Reading(MEMORY_DIR, Status.OK, MemoryBlocks(size.value or 0, table))
 
 
@@ -307,10 +307,11 @@ def _block_dirs(d: DirReader) -> tuple[array, list[tuple[int, str, bool]]]:
     return array("q", sorted(plain)), sorted(other)
 
 
-def _fast_fields(d: DirReader, number: int, name: str, wanted: list[str], hint: str | None,
+def _fast_fields(d: DirReader, number: int, name: str, wanted: list[str], hint: int | None,
                  parsed: dict[tuple[str, bytes], object]) -> list | None:  # type: ignore[type-arg]
     """One real block directory read through ``d`` (its fields in :class:`MemoryBlock` order), or
-    None on any OSError or undecodable text, for :meth:`Root.scan` to read and report."""
+    None on any OSError or undecodable text, for :meth:`Root.scan` to read and report. ``hint``:
+    the previous block's node, taken when this block has the same ``nodeN`` link."""
     fields: list[object] = [number, None, None, None, None, None, None, None]
     try:
         for key in wanted:
@@ -327,7 +328,10 @@ def _fast_fields(d: DirReader, number: int, name: str, wanted: list[str], hint: 
             else:
                 value = parse(raw.decode("utf-8"), name)
             fields[index] = value
-        links = [hint] if hint is not None and d.is_link(f"{name}/{hint}") else d.listdir(name)
+        if hint is not None and d.is_link(f"{name}/node{hint}"):
+            fields[6] = hint
+            return fields
+        links = d.listdir(name)
     except (OSError, UnicodeDecodeError):
         return None
     fields[6] = _node(name, links)

@@ -268,7 +268,15 @@ class DirReader:
             fd = os.open(path, _SCAN_FLAGS, dir_fd=self.fd)
         except FileNotFoundError:
             return None
-        return _read_fd(fd, short_is_eof=True)
+        try:
+            data = os.read(fd, _ATTR_CHUNK)  # the common case inline: called twice per memory block
+        except BaseException:
+            os.close(fd)
+            raise
+        if len(data) < _ATTR_CHUNK:
+            os.close(fd)
+            return data
+        return data + _read_fd(fd)
 
     def is_link(self, path: str) -> bool:
         """True when ``path`` is a symlink (it is not followed)."""
