@@ -22,9 +22,9 @@ from observer.model.zones import ZONES
 #: mm/memory_hotplug.c: auto_movable_ratio defaults to 301 (%).
 DEFAULT_RATIO = 301
 #: Reservation kinds that stay for the life of the kernel; initrd is freed after boot
-#: (init/initramfs.c free_initrd_mem).
+#: (init/initramfs.c free_initrd_mem). A CMA area's pageblocks stay MIGRATE_CMA.
 _PINNED = {"kernel-image": "kernel-image", "node-data": "node-data", "crashkernel": "reserved",
-           "reserved": "reserved", "boot-allocations": "boot-allocations"}
+           "reserved": "reserved", "boot-allocations": "boot-allocations", "cma": "cma"}
 
 
 @dataclass(frozen=True, slots=True, eq=False)

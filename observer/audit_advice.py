@@ -45,6 +45,23 @@ def _satisfied(zones: Sequence[ZoneSpan], target: Target, facts: AuditFacts) -> 
     return bool(hit) and all(z.name == "Movable" for z in hit)
 
 
+def _cma_notes(facts: AuditFacts, targets: list[Target]) -> list[tuple[str, str]]:
+    """(target, note) for each CMA area inside a target: no zone change frees it (reason ``cma``),
+    only reserving the area elsewhere does."""
+    out = []
+    for r in facts.reservations:
+        if r.kind != "cma":
+            continue
+        for kind, x, y in targets:
+            if facts.node_of(r.start, r.end) == x if kind == "node" else r.start < y and x < r.end:
+                where = f"node {x}" if kind == "node" else fmt_range(x, y)
+                out.append((where, f"{where} holds a CMA area {r.start:#x}-{r.end - 1:#x}, which blocks offlining "
+                                   "in any zone: reserve it elsewhere (cma=SIZE@START with START outside "
+                                   f"{where}, or without hugetlb_cma=)"))
+                break
+    return out
+
+
 def _candidates(facts: AuditFacts, a: Audit, wanted: list[Target]) -> list[tuple[str, list[str], list[str]]]:
     """(why, tokens to add, option names to drop), smallest edit first."""
     out: list[tuple[str, list[str], list[str]]] = []
@@ -102,9 +119,11 @@ def advise(facts: AuditFacts, a: Audit, targets: list[Target], predictor: Predic
     """The first candidate line the model confirms, as ``{summary, cmdline, add, diff, targets}``;
     a note instead when no predictor is available or no candidate works."""
     wanted = _wanted(facts, a, targets)
+    cma = _cma_notes(facts, wanted)
     wanted = [t for t in wanted if not _satisfied(facts.zones or (), t, facts)]
     if not wanted or facts.cmdline is None:
-        return []
+        return [{"summary": note, "cmdline": None, "add": [], "diff": [], "targets": [where], "checked": False}
+                for where, note in cma]
     names = [f"node {x}" if k == "node" else fmt_range(x, y) for k, x, y in wanted]
     if predictor is None:
         return [{"summary": f"no advice for {', '.join(names)}: the model is not available",
@@ -121,8 +140,9 @@ def advise(facts: AuditFacts, a: Audit, targets: list[Target], predictor: Predic
         except ValueError:
             continue
         if all(_satisfied(zones, t, facts) for t in wanted):
+            still = "".join(f"; still not removable: {note}" for _, note in cma)
             return [{"summary": f"add {' '.join(add)} ({why}); the model predicts {', '.join(names)} "
-                                "all in ZONE_MOVABLE", "cmdline": line, "add": add,
+                                f"all in ZONE_MOVABLE{still}", "cmdline": line, "add": add,
                      "diff": plan_diff(baseline, zones), "targets": names, "checked": True}]
     return [{"summary": f"no command-line change the model confirms makes {', '.join(names)} removable",
              "cmdline": None, "add": [], "diff": [], "targets": names, "checked": True}]

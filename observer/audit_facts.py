@@ -67,8 +67,8 @@ class FirmwareRange:
 
 @dataclass(frozen=True)
 class Reservation:
-    """Memory the kernel holds from boot: ``kind`` is kernel-image, node-data, initrd, crashkernel
-    or reserved; ``label`` says where it was seen."""
+    """Memory the kernel holds from boot: ``kind`` is kernel-image, node-data, initrd, crashkernel,
+    cma (a CMA area: ``cma=``, ``hugetlb_cma=``) or reserved; ``label`` says where it was seen."""
 
     kind: str
     start: int
@@ -198,6 +198,8 @@ def collect(root: "Root", host: str = "", memory_blocks: "Reading[MemoryBlocks] 
         reservations += [Reservation("node-data", e.start, e.end, f"NODE_DATA({e.node})", e.node)
                          for e in log.of(ev.NodeData)]
         reservations += [Reservation("initrd", e.start, e.end, "initrd (RAMDISK)") for e in log.of(ev.Ramdisk)]
+        reservations += [Reservation("cma", e.start, e.end, "CMA area", e.node if e.node is not None and e.node >= 0
+                                     else None) for e in log.of(ev.CmaReserved)]
         if not any(r.kind == "crashkernel" for r in reservations):
             reservations += [Reservation("crashkernel", e.start, e.end, "crashkernel")
                              for e in log.of(ev.Crashkernel)]

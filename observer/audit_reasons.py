@@ -30,6 +30,9 @@ REASONS: dict[str, tuple[str, str]] = {
                               "which can never be migrated."),
     "node-data": (BLOCKER, "It holds NODE_DATA (a node's pglist_data), allocated at boot and never "
                            "migrated."),
+    "cma": (BLOCKER, "It holds a CMA area (cma=, hugetlb_cma=): its pageblocks are MIGRATE_CMA, which "
+                     "memory offlining counts as unmovable, so the kernel refuses to offline it "
+                     "(mm/page_isolation.c has_unmovable_pages, called by offline_pages)."),
     "reserved": (BLOCKER, "It holds an early boot reservation that is never freed (crashkernel, "
                           "firmware tables or another memblock reservation)."),
     "boot-allocations": (BLOCKER, "It lies at the top of its node, where the kernel allocated early boot "

@@ -53,6 +53,7 @@ STYLES: dict[str, tuple[str, int, str, str]] = {
     "node-data": ("n", 129, "#9932cc", "NODE_DATA"),
     "initrd": ("i", 100, "#808000", "initrd"),
     "crashkernel": ("c", 95, "#875f5f", "crashkernel"),
+    "cma": ("C", 97, "#8b008b", "CMA area"),
     "reserved": ("r", 95, "#875f5f", "reserved"),
 }
 #: Node colours avoid the greens and greys that mean hot-pluggable and fixed.

@@ -12,7 +12,7 @@ from probes.reading import ParseError
 #: then the symptoms (a kernel zone, a pinned page).
 ROOT_CAUSES = ("input-missing", "no-srat", "not-hotpluggable", "kernel-node", "memoryless-node",
                "hotadd-kernel-zone", "kernel-zone", "mixed-zones", "memory-hole", "kernel-image", "node-data",
-               "reserved", "absent")
+               "cma", "reserved", "absent")
 
 
 @dataclass(frozen=True)

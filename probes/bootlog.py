@@ -273,6 +273,13 @@ def _crash_generic(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.Crashkernel(n, t, start, end, bool(m.group(1)))
 
 
+@_on("cma", rf"cma: Reserved (\d+) MiB at ({_HEX})(?: on node (-?\d+))?")
+def _cma(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    start = int(m.group(2), 16)
+    return ev.CmaReserved(n, t, start, start + (int(m.group(1)) << 20),
+                          int(m.group(3)) if m.group(3) is not None else None)
+
+
 _MB_RANGE = re.compile(rf"(memblock_\w+): \[({_HEX})-({_HEX})\](?: nid=(-?\d+))?(?: flags=(\w+))? (\S+)")
 _MB_ALLOC = re.compile(rf"(memblock_\w+): (\d+) bytes align=({_HEX}) (?:nid=(-?\d+) )?"
                        rf"from=({_HEX}) max_addr=({_HEX}) (\S+)")

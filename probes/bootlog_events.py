@@ -227,6 +227,19 @@ class Crashkernel(Event):
 
 
 @dataclass(frozen=True)
+class CmaReserved(Event):
+    """``cma: Reserved 256 MiB at 0x0000000140000000`` (6.1) or ``... on node -1`` (6.12; -1 is
+    NUMA_NO_NODE, ``node`` None on 6.1): a CMA area (``cma=``, ``hugetlb_cma=``) that
+    mm/cma.c cma_declare_contiguous_nid reserved. Its size is a whole number of MiB (the
+    kernel aligns it to at least a pageblock), so ``end`` is exact."""
+
+    kind: ClassVar[str] = "cma"
+    start: int
+    end: int
+    node: int | None
+
+
+@dataclass(frozen=True)
 class MemblockRange(Event):
     """A memblock=debug call on a range: ``memblock_reserve: [0x..-0x..] setup_arch+0x797/0xd4f``.
 

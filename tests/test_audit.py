@@ -174,6 +174,56 @@ def test_unreadable_inputs_give_cannot_tell_not_a_verdict() -> None:
     assert audit(machine(firmware=())).blocks[44].reasons[-1].code == "no-srat"
 
 
+def test_cma_area_pins_its_blocks_and_the_movable_node_and_advice_says_move_it() -> None:
+    # cma=256M@5G: the area's pageblocks are MIGRATE_CMA, which offline_pages' isolation refuses
+    # (mm/page_isolation.c has_unmovable_pages), though the blocks are ZONE_MOVABLE.
+    from observer.audit_advice import advise
+    facts = machine()
+    facts = replace(facts, reservations=facts.reservations + (Reservation("cma", 5 * G, 5 * G + 256 * M, "CMA area"),))
+    a = audit(facts)
+    held = [v for v in a.blocks if any(r.code == "cma" for r in v.reasons)]
+    assert [v.block.number for v in held] == [40, 41]
+    assert all(v.zones == ["Movable"] and v.offlinable is False and v.removable is False for v in held)
+    assert held[0].reasons[0].detail == "CMA area 0x140000000-0x14fffffff"
+    assert a.blocks[42 - 8].block.number == 42 and a.blocks[42 - 8].removable is True
+    n2 = _node(a, 2)
+    assert n2.offlinable is False and n2.removable is False and _codes(n2.reasons) == ["cma"]
+    assert n2.reasons[0].detail.startswith("blocks 40-41: CMA area")
+    srat = next(r for r in a.ranges if r.kind == "srat" and r.start == 5 * G)
+    assert srat.removable is False and _codes(srat.reasons) == ["cma"]
+    # Node 2 is all Movable already: no zone change helps, the advice names the CMA area instead.
+    out = advise(facts, a, [], lambda cmdline: facts.zones or ())
+    assert [o["targets"] for o in out] == [["node 2"]] and out[0]["cmdline"] is None
+    assert "CMA area 0x140000000-0x14fffffff" in out[0]["summary"] and "cma=SIZE@START" in out[0]["summary"]
+    assert advise(machine(), audit(machine()), [], lambda cmdline: facts.zones or ()) == []
+    # Without movable_node node 2 is Normal: the zone fix is confirmed, and the CMA area still named.
+    normal = tuple(replace(z, name="Normal") if z.node == 2 and z.present else z for z in _zones())
+    blocks = tuple(replace(b, valid_zones=("Normal",)) if b.node == 2 else b for b in _blocks())
+    plain = replace(facts, cmdline="console=ttyS0", zones=normal, blocks=blocks,
+                    policy=replace(facts.policy, movable_node=False))
+    out = advise(plain, audit(plain), [], lambda cmdline: _zones() if "movable_node" in cmdline else normal)
+    assert out[0]["add"] == ["movable_node"] and out[0]["checked"]
+    assert "still not removable: node 2 holds a CMA area 0x140000000-0x14fffffff" in out[0]["summary"]
+
+
+CMA_KERNEL = os.path.join(os.path.dirname(__file__), "data", "cma_kernel")
+
+
+@pytest.mark.parametrize("series", ["6.1", "6.12"])
+def test_cma_reason_on_a_real_cma_kernel(series: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    # tests/data/cma_kernel: hp_node2_movable_node_cma recorded on a Debian linux-source build with
+    # CONFIG_CMA=y. The lab's trials on that boot: blocks 40-41 refused offline (EBUSY), 42-55 went.
+    path = os.path.join(CMA_KERNEL, series, "hp_node2_movable_node_cma.tar.gz")
+    assert main(["audit", "--root", path, "--json", "--no-advice"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kernel"].startswith(series + ".") and doc["kernel"].endswith("-cmalab")
+    held = [b["block"] for b in doc["blocks"] if "cma" in {r["code"] for r in b["reasons"]}]
+    assert held == [40, 41]
+    node2 = next(n for n in doc["nodes"] if n["node"] == 2)
+    assert node2["offlinable"] is False and [r["code"] for r in node2["reasons"]] == ["cma"]
+    assert all(b["offlinable"] for b in doc["blocks"] if b["node"] == 2 and b["block"] not in held)
+
+
 def test_reason_codes_are_stable_and_complete() -> None:
     assert verdict([Reason("offline")]) is True and verdict([Reason("input-missing")]) is None
     assert verdict([Reason("input-missing"), Reason("kernel-zone")]) is False

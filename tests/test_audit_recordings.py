@@ -21,7 +21,7 @@ from probes.root import open_root
 from probes.zoneinfo import read_zoneinfo
 
 RECORDINGS = sorted(Path(__file__).resolve().parents[1].glob("recordings/*/*.tar.gz"))
-PINNED = {"kernel-image", "node-data", "reserved", "mixed-zones"}
+PINNED = {"kernel-image", "node-data", "reserved", "cma", "boot-allocations", "mixed-zones"}
 
 
 def _id(p: Path) -> str:

@@ -268,6 +268,49 @@ def test_crashkernel_formats_agree(kernel: str) -> None:
     assert crash.start == 0xaf000000
 
 
+@pytest.mark.parametrize("line,area", [
+    # mm/cma.c cma_declare_contiguous_nid. 6.1 prints no node; 6.12 adds ' on node %d'
+    # (-1: NUMA_NO_NODE, the cma= area). Lines from public arm64 and 32-bit ARM boot logs.
+    ("[    0.000000] cma: Reserved 32 MiB at 0x0000000880000000 on node -1", (0x880000000, 32, -1)),
+    ("cma: Reserved 16 MiB at 0x4f000000 on node -1", (0x4f000000, 16, -1)),
+    ("[    0.000000] cma: Reserved 512 MiB at 0x00000000c0000000", (0xc0000000, 512, None)),
+])
+def test_cma_reserved_line(line: str, area: tuple) -> None:
+    cma, = parse_boot_log(line + "\n").of(ev.CmaReserved)
+    start, mib, node = area
+    assert (cma.start, cma.end, cma.node) == (start, start + mib * MiB, node)
+
+
+@pytest.mark.parametrize("kernel,node", [("k61cma", None), ("k612cma", -1)])
+def test_cma_area_where_cma_eq_placed_it(kernel: str, node: int | None) -> None:
+    # cma=256M@5G on 6.1 and 6.12 builds with CONFIG_CMA=y: a fixed placement at the start of node 2,
+    # reserved in setup_arch after the NODE_DATA allocations (dma_contiguous_reserve).
+    log = load(f"{kernel}-3node-movable-node-cma")
+    cma, = log.of(ev.CmaReserved)
+    assert (cma.start, cma.end, cma.node, cma.line) == (5 << 30, (5 << 30) + 256 * MiB, node, 72)
+    assert max(e.line for e in log.of(ev.NodeData)) < cma.line
+    # Not a model input: reserved after numa_clear_kernel_node_hotplug read memblock.reserved, and
+    # the zone spans follow memblock.memory only (the model predicts this boot's zoneinfo as is).
+    assert cma not in log.reservations
+
+
+def test_cma_failures_and_allocation_noise_are_no_area() -> None:
+    log = parse_boot_log("cma: Failed to reserve 512 MiB\n"
+                         "cma: cma_alloc: reserved: alloc failed, req-size: 16 pages, ret: -12\n"
+                         "cma: number of available pages: => 0 free of 8192 total pages\n")
+    assert log.events == ()
+
+
+@pytest.mark.parametrize("series", ["6.1", "6.12"])
+def test_debian_amd64_ignores_cma(series: str) -> None:
+    # Debian's amd64 configs have CONFIG_CMA off: cma= is an unknown option and no area is reserved.
+    with open_root(str(RECORDINGS / series / "hp_node2_movable_node_cma.tar.gz")) as root:
+        text = root.read_text(DMESG_PATH).value
+    assert text is not None and 'Unknown kernel command line parameters "nokaslr cma=256M@5G"' in text
+    log = parse_boot_log(text)
+    assert "cma=256M@5G" in (log.command_line or "") and log.of(ev.CmaReserved) == []
+
+
 # --- memblock=debug -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kernel,counts,caller,first_line", [
