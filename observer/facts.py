@@ -38,6 +38,18 @@ class Facts:
     missing: tuple[str, ...]   # inputs the prediction needed but could not read (claim lowered)
 
 
+def _block_infos(mb: MemoryBlocks) -> tuple[BlockInfo, ...] | None:
+    """The model's view of each block (range, node, online), None when a block shows neither
+    ``state`` nor ``online``."""
+    bs, out = mb.block_size, []
+    for b in mb.blocks:
+        online = b.state == "online" if b.state else b.online
+        if online is None:
+            return None
+        out.append(BlockInfo(b.number, b.number * bs, (b.number + 1) * bs, b.node, online))
+    return tuple(out)
+
+
 def options_from(cl: CommandLine) -> Options:
     """The model's options from a parsed command line."""
     mm = cl.movablemem_map
@@ -143,16 +155,15 @@ def gather(root: Root, cmdline: str | None = None,
     else:
         notes.append("no boot log: initrd and ACPI table reservations unknown")
 
-    blocks: tuple[BlockInfo, ...] = ()
+    blocks: tuple[BlockInfo, ...] | None = ()
     bs = None
-    mb_r = memory_blocks
-    if mb_r is None or mb_r.ok and any(b.state is None and b.online is None for b in mb_r.value.blocks):
-        mb_r = read_memory_blocks(root, ("state", "online"))
+    mb_r = memory_blocks if memory_blocks is not None else read_memory_blocks(root, ("state", "online"))
     if mb_r.ok:
-        bs = mb_r.value.block_size
-        blocks = tuple(BlockInfo(b.number, b.number * bs, (b.number + 1) * bs, b.node,
-                                 b.state == "online" if b.state else bool(b.online))
-                       for b in mb_r.value.blocks)
+        blocks = _block_infos(mb_r.value)  # type: ignore[arg-type]
+        if blocks is None:  # a block without ``state``: its ``online`` says
+            mb_r = read_memory_blocks(root, ("state", "online"))
+            blocks = _block_infos(mb_r.value) if mb_r.ok else ()  # type: ignore[arg-type]
+        bs = mb_r.value.block_size if mb_r.ok else None  # type: ignore[union-attr]
     hp_r = root.once(read_hotplug_params)
     hp = HotplugParams(block_size=bs)
     if hp_r.ok:

@@ -198,7 +198,7 @@ def test_cma_area_pins_its_blocks_and_the_movable_node_and_advice_says_move_it()
     assert advise(machine(), audit(machine()), [], lambda cmdline: facts.zones or ()) == []
     # Without movable_node node 2 is Normal: the zone fix is confirmed, and the CMA area still named.
     normal = tuple(replace(z, name="Normal") if z.node == 2 and z.present else z for z in _zones())
-    blocks = tuple(replace(b, valid_zones=("Normal",)) if b.node == 2 else b for b in _blocks())
+    blocks = tuple(b._replace(valid_zones=("Normal",)) if b.node == 2 else b for b in _blocks())
     plain = replace(facts, cmdline="console=ttyS0", zones=normal, blocks=blocks,
                     policy=replace(facts.policy, movable_node=False))
     out = advise(plain, audit(plain), [], lambda cmdline: _zones() if "movable_node" in cmdline else normal)
