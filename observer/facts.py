@@ -37,6 +37,11 @@ class Facts:
     bootlog: BootLog | None
     missing: tuple[str, ...]   # inputs the prediction needed but could not read (claim lowered)
 
+    @property
+    def cannot_predict(self) -> str:
+        """Why the model cannot predict this boot for a check ("" when it can)."""
+        return "; ".join(self.missing) or ("" if self.inputs.firmware_e820 else "no firmware memory map")
+
 
 def _block_infos(mb: MemoryBlocks) -> tuple[BlockInfo, ...] | None:
     """The model's view of each block (range, node, online), None when a block shows neither

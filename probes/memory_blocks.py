@@ -104,13 +104,8 @@ class BlockTable(Sequence[MemoryBlock]):
         return len(self._number)
 
     def _block(self, i: int) -> MemoryBlock:
-        pi, z, node, dev, flags = self._phys_index[i], self._zones[i], self._node[i], self._phys_device[i], \
-            self._flags[i]
-        online, removable = flags & 3, flags >> 2
-        return MemoryBlock(self._number[i], None if pi < 0 else pi, _STATE_CODES[self._state[i]],
-                           None if online == 2 else bool(online), None if z < 0 else self._zone_table[z],
-                           None if removable == 2 else bool(removable), None if node < 0 else node,
-                           None if dev < 0 else dev)
+        return _decode(self._zone_table, self._number[i], self._phys_index[i], self._state[i], self._flags[i],
+                       self._zones[i], self._node[i], self._phys_device[i])
 
     @overload
     def __getitem__(self, i: int) -> MemoryBlock: ...
@@ -127,12 +122,10 @@ class BlockTable(Sequence[MemoryBlock]):
         return self._block(i)
 
     def __iter__(self) -> Iterator[MemoryBlock]:
-        zones, flag = self._zone_table, _FLAG
-        for number, pi, state, flags, z, node, dev in zip(self._number, self._phys_index, self._state, self._flags,
-                                                          self._zones, self._node, self._phys_device):
-            yield MemoryBlock(number, None if pi < 0 else pi, _STATE_CODES[state], flag[flags & 3],
-                              None if z < 0 else zones[z], flag[flags >> 2], None if node < 0 else node,
-                              None if dev < 0 else dev)
+        zones = self._zone_table
+        for row in zip(self._number, self._phys_index, self._state, self._flags, self._zones, self._node,
+                       self._phys_device):
+            yield _decode(zones, *row)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
@@ -140,6 +133,14 @@ class BlockTable(Sequence[MemoryBlock]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _decode(zone_table: list[tuple[str, ...]], number: int, pi: int, state: int, flags: int, z: int, node: int,
+            dev: int) -> MemoryBlock:
+    """One :class:`BlockTable` row (its column codes) as a :class:`MemoryBlock`."""
+    return MemoryBlock(number, None if pi < 0 else pi, _STATE_CODES[state], _FLAG[flags & 3],
+                       None if z < 0 else zone_table[z], _FLAG[flags >> 2], None if node < 0 else node,
+                       None if dev < 0 else dev)
 
 
 @dataclass(frozen=True)

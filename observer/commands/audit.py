@@ -135,7 +135,7 @@ def check(root: Root, memory_blocks: Reading[MemoryBlocks]) -> dict[str, Any]:
     it cannot tell), the differences and notes, and what stopped it."""
     facts = gather(root, memory_blocks=memory_blocks)
     zones = root.once(read_zoneinfo)
-    problem = "; ".join(facts.missing) or ("" if facts.inputs.firmware_e820 else "no firmware memory map")
+    problem = facts.cannot_predict
     if not zones.ok:
         problem = zones.describe()
     if problem:

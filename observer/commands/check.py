@@ -22,9 +22,8 @@ def run(args: argparse.Namespace, root: Root) -> int:
     seen = require(read_zoneinfo(root))
     blocks = read_memory_blocks(root, ("state", "online", "valid_zones"))
     facts = gather(root, memory_blocks=blocks)
-    if facts.missing or not facts.inputs.firmware_e820:
-        raise CommandError("cannot tell: " + "; ".join(facts.missing or ("no firmware memory map",)),
-                           EXIT_CANNOT_TELL)
+    if facts.cannot_predict:
+        raise CommandError(f"cannot tell: {facts.cannot_predict}", EXIT_CANNOT_TELL)
     result = check_layout(facts.inputs, seen, blocks.value if blocks.ok else None, blocks.describe())
     pred, mismatches = result.prediction, result.mismatches
     code = EXIT_FINDINGS if mismatches else EXIT_OK
