@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Sequence
 
-from observer.errors import EXIT_BAD_INPUT, CommandError
+from observer.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CommandError
 from probes.root import RootError, open_root
 
 #: Subcommand modules under observer.commands -> their one-line help (each module's ``HELP``;
@@ -28,7 +28,8 @@ COMMAND_HELP: dict[str, str] = {
 #: The commands registered by :func:`build_parser`.
 COMMANDS: tuple[str, ...] = tuple(COMMAND_HELP)
 
-EPILOG = """exit status: 0 fine, 1 findings, 2 bad input or usage, 3 cannot tell (an input is missing or denied)
+EPILOG = """exit status: 0 fine, 1 findings, 2 bad input or usage, 3 cannot tell (an input is missing or denied),
+  4 internal error (a bug in movcheck; MOVCHECK_DEBUG=1 prints the traceback)
 
 examples:
   movcheck show                      the live layout of this machine
@@ -77,6 +78,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # writing an output file the user named
         print(f"movcheck {args.command}: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: never exit 1, which means findings
+        if os.environ.get("MOVCHECK_DEBUG"):
+            raise
+        print(f"movcheck {args.command}: internal error: {_where(exc)}: {type(exc).__name__}: {exc} "
+              f"(a bug in movcheck; MOVCHECK_DEBUG=1 prints the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _where(exc: BaseException) -> str:
+    """``module.py:line in function`` of the innermost frame of ``exc``'s traceback."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    code = tb.tb_frame.f_code
+    return f"{os.path.basename(code.co_filename)}:{tb.tb_lineno} in {code.co_name}"
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from probes.reading import Reading, Status
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_CANNOT_TELL = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 class CommandError(Exception):

@@ -109,6 +109,8 @@ def gather(root: Root, cmdline: str | None = None,
     notes: list[str] = []
     log_r = root.once(read_boot_log)
     log = log_r.value if log_r.ok else None
+    if log_r.status is Status.MALFORMED:
+        missing.append(f"boot log ({log_r.describe()})")
     if log is not None and not log.complete:
         notes.append(f"boot log incomplete ({log.incomplete_reason}): early lines may be missing")
     rel_r = root.once(read_release)

@@ -164,15 +164,39 @@ def _e820_table(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.E820Table(n, t, origin)
 
 
+#: e820 type names as arch/x86/kernel/e820.c e820_print_type() prints them, in every era's
+#: spelling, -> the classic (up to 6.x) spelling the model reads. 7.x renamed them
+#: (seen on Debian's 7.2.13: "System RAM", "device reserved") and added '[gap ...]' lines.
+E820_TYPE_SPELLINGS = {
+    "usable": "usable", "System RAM": "usable",
+    "reserved": "reserved", "device reserved": "reserved",
+    "ACPI data": "ACPI data", "ACPI NVS": "ACPI NVS", "unusable": "unusable",
+    "soft reserved": "soft reserved",
+}
+_E820_NUMBERED = re.compile(r"(?:persistent (?:RAM )?\(type (\d+)\)|type (\d+))")
+
+
+def e820_type_name(text: str, lineno: int) -> str:
+    """A printed e820 type in its classic spelling; ParseError (with the line) for an unknown one."""
+    name = text.strip()
+    if name in E820_TYPE_SPELLINGS:
+        return E820_TYPE_SPELLINGS[name]
+    if m := _E820_NUMBERED.fullmatch(name):
+        number = int(m.group(1) or m.group(2))
+        return f"persistent (type {number})" if number in (7, 12) else f"type {number}"
+    raise ParseError(f"line {lineno}: unknown e820 type {name!r}")
+
+
 @_on("BIOS-e820 user modified reserve", rf"(BIOS-e820|user|modified|reserve setup_data): {_MEM} (.+?)\s*$")
 def _e820_entry(m: re.Match[str], n: int, t: int | None) -> ev.Event:
-    return ev.E820Entry(n, t, m.group(1), *_range(m.group(2), m.group(3), n), m.group(4))
+    return ev.E820Entry(n, t, m.group(1), *_range(m.group(2), m.group(3), n), e820_type_name(m.group(4), n))
 
 
 @_on("e820", rf"e820: (update|remove) {_MEM}(?: (.+?))?(?: ==> (.+?))?\s*$")
 def _e820_change(m: re.Match[str], n: int, t: int | None) -> ev.Event:
-    new = m.group(5) if m.group(1) == "update" else None
-    return ev.E820Change(n, t, m.group(1), *_range(m.group(2), m.group(3), n), m.group(4) or "", new)
+    new = e820_type_name(m.group(5), n) if m.group(1) == "update" and m.group(5) else None
+    old = e820_type_name(m.group(4), n) if m.group(4) else ""
+    return ev.E820Change(n, t, m.group(1), *_range(m.group(2), m.group(3), n), old, new)
 
 
 @_on("ACPI", rf"ACPI: SRAT: Node (\d+) PXM (\d+) {_MEM}( hotplug)?( non-volatile)?\s*$")
@@ -244,9 +268,11 @@ def _node_data_elsewhere(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.NodeDataElsewhere(n, t, int(m.group(1)), int(m.group(2)))
 
 
-@_on("printk", r"printk: log_buf_len: (\d+) bytes")
+@_on("printk", r"printk: (?:log_buf_len: (\d+)|log buffer data \+ meta data: \d+ \+ \d+ = (\d+)) bytes")
 def _log_buf(m: re.Match[str], n: int, t: int | None) -> ev.Event:
-    return ev.EarlyAllocation(n, t, "log buffer", int(m.group(1)), True)
+    """setup_log_buf (kernel/printk/printk.c): 6.x prints the buffer's size; 7.x the buffer plus
+    its record metadata (descriptors and infos), each a memblock_alloc of its own."""
+    return ev.EarlyAllocation(n, t, "log buffer", int(m.group(1) or m.group(2)), True)
 
 
 @_on("Dentry Inode-cache", r"(Dentry cache|Inode-cache) hash table entries: \d+ \(order: -?\d+, (\d+) bytes, (\w+)")

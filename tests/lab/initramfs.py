@@ -22,6 +22,7 @@ STEP_MARK = "@@MOVCHECK-STEP"  # guest -> host: "@@MOVCHECK-STEP <n> <action>@@"
 BEGIN_MARK = "@@MOVCHECK-SNAPSHOT-BEGIN@@"
 END_MARK = "@@MOVCHECK-SNAPSHOT-END"  # + " <bytes> <md5>@@"
 HOST_WAIT = 180  # seconds the guest waits for the host's reply to a step
+WRITE_WAIT = 20  # seconds a sysfs state write may take before the guest ends it
 
 
 def newc(entries: list[tuple[str, int, bytes, int]]) -> bytes:
@@ -104,7 +105,11 @@ write_blocks() {
   for b in "$@"; do
     f=/sys/devices/system/memory/memory$b/state
     if [ ! -e $f ]; then log "step $n: guest: echo $v > memory$b/state: FAILED (no such block)"; continue; fi
-    if echo $v > $f 2>/tmp/err; then r=ok; else r="FAILED ($(cat /tmp/err | tr -d '\n'))"; fi
+    # Bounded: 7.x may retry a refused offline for a long time; the fatal signal ends the write.
+    timeout $WRITE_WAIT sh -c "echo $v > $f" 2>/tmp/err; rc=$?
+    if [ $rc = 0 ]; then r=ok
+    elif [ $rc -ge 124 ]; then r="FAILED (timeout after $WRITE_WAIT s)"
+    else r="FAILED ($(cat /tmp/err | tr -d '\n'))"; fi
     log "step $n: guest: echo $v > memory$b/state: $r (now $(cat $f), zones: $(cat /sys/devices/system/memory/memory$b/valid_zones 2>/dev/null))"
   done
 }
@@ -119,7 +124,7 @@ def guest_init(sc: Scenario) -> str:
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 dmesg -n 1
-SNAP={SNAP}; STEP_MARK={STEP_MARK}; HOST_WAIT={HOST_WAIT}
+SNAP={SNAP}; STEP_MARK={STEP_MARK}; HOST_WAIT={HOST_WAIT}; WRITE_WAIT={WRITE_WAIT}
 mkdir -p $SNAP/lab; : > $SNAP/lab/steps.log
 {GUEST_FUNCS}
 {steps}

@@ -20,11 +20,15 @@ CACHE = Path(os.environ.get("MOVCHECK_LAB_CACHE", "/var/cache/movcheck-lab"))
 LISTS_MAX_AGE = 24 * 3600  # re-read the archive's package lists once a day
 
 #: Series -> (tiers of suites in order of preference, release pattern); the package is
-#: ``linux-image-<release>-unsigned``. 6.12 prefers bookworm-backports, whose headers
+#: ``linux-image-<release>-unsigned`` (vmlinuz and config under ``boot/``), and for 7.x,
+#: where sid's ``linux-image-<release>`` is a meta package, ``linux-binary-<release>``
+#: (under ``usr/lib/modules/<release>/``). 6.12 prefers bookworm-backports, whose headers
 #: install on a Debian 12 host (see lab-notes: eBPF in the guest).
 SERIES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
+    "5.10": ((("bullseye", "bullseye-updates", "bullseye-security"),), r"5\.10\.0-\d+-amd64"),
     "6.1": ((("bookworm", "bookworm-updates", "bookworm-security"),), r"6\.1\.0-\d+-amd64"),
     "6.12": ((("bookworm-backports",), ("trixie",)), r"6\.12\.\d+\+(?:bpo|deb\d+)-amd64"),
+    "7.x": ((("sid",),), r"7\.\d+\.\d+\+deb\d+-amd64"),
 }
 
 
@@ -70,6 +74,13 @@ def _machine_sources() -> list[_Source]:
     return out
 
 
+#: Suites the lab reads besides the machine's own codename: (suite, from the security archive).
+LAB_SUITES: tuple[tuple[str, bool], ...] = (
+    ("bookworm", False), ("bookworm-updates", False), ("bookworm-backports", False), ("bookworm-security", True),
+    ("bullseye", False), ("bullseye-updates", False), ("bullseye-security", True),
+    ("trixie", False), ("sid", False))
+
+
 def _private_sources() -> str:
     """A one-line-style sources list: the machine's Debian archive, with the lab's suites."""
     codename = "bookworm"
@@ -79,12 +90,12 @@ def _private_sources() -> str:
     if main is None:
         raise KernelUnavailable(f"the machine's apt configuration has no '{codename}' archive to derive from")
     lines = []
-    opts = f" [signed-by={main.signed_by}]" if main.signed_by else ""
-    for suite in (codename, f"{codename}-updates", f"{codename}-backports", "trixie"):
-        lines.append(f"deb{opts} {main.uri} {suite} main")
-    if security is not None:
-        sopts = f" [signed-by={security.signed_by}]" if security.signed_by else ""
-        lines.append(f"deb{sopts} {security.uri} {codename}-security main")
+    for suite, is_security in LAB_SUITES:
+        src = security if is_security else main
+        if src is None:
+            continue
+        opts = f" [signed-by={src.signed_by}]" if src.signed_by else ""
+        lines.append(f"deb{opts} {src.uri} {suite} main")
     return "\n".join(lines) + "\n"
 
 
@@ -118,8 +129,9 @@ def _refresh_lists() -> None:
 def _candidates(series: str) -> list[tuple[int, str, str]]:
     """(tier, package, release) for every package of ``series`` the lists know."""
     tiers, pattern = SERIES[series]
-    names = [n for n in subprocess.run(_apt("pkgnames", "linux-image-"), capture_output=True, text=True).stdout.split()
-             if re.fullmatch(rf"linux-image-{pattern}-unsigned", n)]
+    prefix, suffix = _package_form(series)
+    names = [n for n in subprocess.run(_apt("pkgnames", prefix), capture_output=True, text=True).stdout.split()
+             if re.fullmatch(rf"{prefix}{pattern}{suffix}", n)]
     if not names:
         return []
     madison = subprocess.run(_apt("madison", *names), capture_output=True, text=True).stdout
@@ -129,8 +141,13 @@ def _candidates(series: str) -> list[tuple[int, str, str]]:
         suite = cols[2].split()[1].split("/")[0] if len(cols) == 3 and len(cols[2].split()) > 1 else ""
         tier = next((i for i, t in enumerate(tiers) if suite in t), None)
         if tier is not None:
-            found.add((tier, cols[0], cols[0].removeprefix("linux-image-").removesuffix("-unsigned")))
+            found.add((tier, cols[0], cols[0].removeprefix(prefix).removesuffix(suffix)))
     return sorted(found)
+
+
+def _package_form(series: str) -> tuple[str, str]:
+    """(prefix, suffix) of the package name around the release."""
+    return ("linux-binary-", "") if series.startswith("7") else ("linux-image-", "-unsigned")
 
 
 def _release_key(release: str) -> tuple[int, ...]:
@@ -172,10 +189,8 @@ def resolve(series: str, prefer: str | None = None) -> Kernel:
         raise KernelUnavailable(f"kernel {series}: {error}")
 
 
-def _unpacked(series: str, pkg: str, release: str) -> Kernel:
-    tree = CACHE / "kernels" / release
-    if (tree / "boot" / f"vmlinuz-{release}").exists():
-        return _kernel_from(series, tree)
+def _deb(pkg: str) -> Path:
+    """The cached .deb of ``pkg``, downloaded on first use."""
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     deb = next(debs.glob(f"{pkg}_*.deb"), None)
@@ -184,14 +199,36 @@ def _unpacked(series: str, pkg: str, release: str) -> Kernel:
         deb = next(debs.glob(f"{pkg}_*.deb"), None)
         if proc.returncode != 0 or deb is None:
             raise KernelUnavailable(f"apt-get download {pkg} failed: {proc.stderr.strip()[-400:]}")
+    return deb
+
+
+def _extract(deb: Path, into: Path, members: list[str]) -> None:
+    fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(into), *members], stdin=fsys.stdout, check=True)
+    if fsys.wait() != 0:
+        raise KernelUnavailable(f"dpkg-deb could not unpack {deb}")
+
+
+def _unpacked(series: str, pkg: str, release: str) -> Kernel:
+    tree = CACHE / "kernels" / release
+    if (tree / "boot" / f"vmlinuz-{release}").exists():
+        return _kernel_from(series, tree)
     partial = tree.with_name(tree.name + ".partial")
     subprocess.run(["rm", "-rf", str(partial)], check=True)
     partial.mkdir(parents=True)
-    # Only boot/ is needed (vmlinuz, config, System.map): the modules stay in the deb.
-    fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(partial), "./boot"], stdin=fsys.stdout, check=True)
-    if fsys.wait() != 0:
-        raise KernelUnavailable(f"dpkg-deb could not unpack {deb}")
+    # Only vmlinuz and config are needed: the modules stay in the deb.
+    if _package_form(series)[0] == "linux-image-":
+        _extract(_deb(pkg), partial, ["./boot"])
+    else:
+        # sid splits the image: vmlinuz in linux-binary-<release>, config and System.map in
+        # linux-base-<release>, both under usr/lib/modules/<release>/; moved to boot/ here.
+        modules = f"./usr/lib/modules/{release}"
+        _extract(_deb(pkg), partial, [f"{modules}/vmlinuz"])
+        _extract(_deb(f"linux-base-{release}"), partial, [f"{modules}/config", f"{modules}/System.map"])
+        (partial / "boot").mkdir()
+        for name in ("vmlinuz", "config", "System.map"):
+            (partial / modules / name).rename(partial / "boot" / f"{name}-{release}")
+        subprocess.run(["rm", "-rf", str(partial / "usr")], check=True)
     partial.rename(tree)
     return _kernel_from(series, tree)
 

@@ -10,7 +10,7 @@ from probes.srat import (MEM_ENABLED, MEM_HOTPLUGGABLE, MEM_NON_VOLATILE, AcpiHe
                          ProcessorAffinity, Srat)
 
 SCENARIOS = Path(__file__).with_name("scenarios")
-ALL_KERNELS = ("6.1", "6.12")
+ALL_KERNELS = ("5.10", "6.1", "6.12", "7.x")
 FLAG_BITS = {"enabled": MEM_ENABLED, "hotpluggable": MEM_HOTPLUGGABLE, "nonvolatile": MEM_NON_VOLATILE}
 #: QEMU's own SRAT ids (hw/i386/acpi-build.c build_srat); an injected table must match them
 #: and carry a higher OEM revision to replace it through the initrd table upgrade.

@@ -34,6 +34,7 @@ from observer.audit_facts import collect
 from observer.audit_reasons import FIRMWARE_CODES
 from probes.root import RootError, open_root
 from tests.lab import kernels, qemu, recording
+from tests.lab.initramfs import WRITE_WAIT
 from tests.lab.scenario import ALL_KERNELS, Dimm, Scenario, Step, loads
 
 _WRITE = re.compile(r"step (\d+): guest: echo (\S+) > memory(\d+)/state: (ok|FAILED)(.*)")
@@ -102,7 +103,9 @@ def trial_scenario(sc: Scenario, a: Audit, dimms: list[str]) -> Scenario:
         steps += [Step("write", value="offline", blocks=(v.block.number,)),
                   Step("write", value=back, blocks=(v.block.number,))]
     steps += [Step("hotremove", Dimm(d, 0, -1)) for d in dimms]
-    return replace(sc, steps=tuple(steps), timeout=sc.timeout + 4 * len(steps) + 90 * len(dimms))
+    offlines = sum(s.value == "offline" for s in steps)
+    return replace(sc, steps=tuple(steps),
+                   timeout=sc.timeout + 4 * len(steps) + WRITE_WAIT * offlines + 90 * len(dimms))
 
 
 def outcomes(a: Audit, first: int, guest_log: str, dimm_ids: list[str], dimm_verdicts: dict[str, tuple]) -> list[Outcome]:
