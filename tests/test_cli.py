@@ -145,3 +145,20 @@ def test_help_lists_every_command_and_audit_imports_only_its_own():
             "print(sorted(m for m in sys.modules if m.startswith('observer.commands.')))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "['observer.commands.audit']"
+
+
+def test_internal_error_is_exit_4_one_line(monkeypatch, capsys):
+    """A bug (an exception movcheck did not expect) never reads as findings (1)."""
+    import observer.commands.show as show
+
+    def broken(args, root):
+        raise KeyError("zone")
+    monkeypatch.setattr(show, "run", broken)
+    monkeypatch.delenv("MOVCHECK_DEBUG", raising=False)
+    assert main(["show", "--root", str(Path(__file__).parent / "data/vm-6.18.44.tar.gz")]) == 4
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" in err and "test_cli.py" in err and "KeyError" in err
+    assert "MOVCHECK_DEBUG=1" in err
+    monkeypatch.setenv("MOVCHECK_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["show", "--root", str(Path(__file__).parent / "data/vm-6.18.44.tar.gz")])
