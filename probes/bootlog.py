@@ -328,6 +328,11 @@ def _initmem(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.InitmemSetup(n, t, int(m.group(1)), *_range(m.group(2), m.group(3), n))
 
 
+@_on("Initmem", r"Initmem setup node (\d+) as memoryless")
+def _memoryless(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    return ev.NumaNote(n, t, "memoryless", int(m.group(1)))
+
+
 @_on("On", r"On node (\d+), zone (\w+): (\d+) pages in unavailable ranges")
 def _unavailable(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.UnavailablePages(n, t, int(m.group(1)), m.group(2), int(m.group(3)))
@@ -385,6 +390,20 @@ def _indented(block: str, msg: str, n: int, t: int | None) -> ev.Event | None:
     return None
 
 
+#: What marks an indented line as an item of its block (a range or a node), which must parse.
+_BLOCK_ITEM = {"zones": "[mem", "movable": "Node", "early": "[mem", "memblock": "\x00"}
+#: Message starts of the lines the model is built from: one that none of its patterns reads is
+#: refused with its line number rather than dropped (a format movcheck has not seen).
+_KNOWN_KINDS = ("BIOS-e820: [mem", "user: [mem", "modified: [mem", "reserve setup_data: [mem",
+                "e820: update [mem", "e820: remove [mem", "ACPI: SRAT: Node ", "NODE_DATA(",
+                "Initmem setup node", "RAMDISK: [mem")
+
+
+def _refuse_known_kind(msg: str, n: int) -> None:
+    if msg.startswith(_KNOWN_KINDS):
+        raise ParseError(f"line {n}: a line of a known kind movcheck cannot read: {msg.strip()[:80]!r}")
+
+
 # --- the pass -------------------------------------------------------------------------
 
 def _messages(text: str) -> Iterator[tuple[int, int | None, str]]:
@@ -408,11 +427,14 @@ def _messages(text: str) -> Iterator[tuple[int, int | None, str]]:
 def parse_boot_log(text: str) -> BootLog:
     """Turn a kernel log into :class:`BootLog`; unknown lines are skipped.
 
-    Raises ParseError for input that is not a text log (NUL bytes) or for a line the
-    kernel could not have written (a range that ends before it starts).
+    Raises ParseError (naming the line) for input that is not a text log (NUL bytes), for a
+    line the kernel could not have written (a range that ends before it starts), and for a
+    line of a kind the model is built from in a shape movcheck cannot read; a last line cut
+    short (no newline at the end of the text) is dropped instead.
     """
     if "\0" in text:
         raise ParseError("not a text log (NUL byte)")
+    last, cut = text.count("\n") + 1, not text.endswith("\n")
     events: list[ev.Event] = []
     block = ""
     first_usec: int | None = None
@@ -425,6 +447,8 @@ def parse_boot_log(text: str) -> BootLog:
             if block and (event := _indented(block, msg, n, usec)) is not None:
                 events.append(event)
                 continue
+            if block and _BLOCK_ITEM[block] in msg and not (n == last and cut):
+                raise ParseError(f"line {n}: a '{block}' line movcheck cannot read: {msg.strip()[:80]!r}")
             msg = msg.lstrip()  # e.g. '    NODE_DATA(2) on node 1'
         else:
             block = _BLOCK_HEADERS.get(msg.rstrip(), "")
@@ -442,6 +466,9 @@ def parse_boot_log(text: str) -> BootLog:
             if m := pattern.match(msg):
                 events.append(build(m, n, usec))
                 break
+        else:
+            if not (n == last and cut):
+                _refuse_known_kind(msg, n)
     complete, reason = _completeness(events, seen_first, first_usec, first_msg)
     return BootLog(tuple(events), complete, reason)
 

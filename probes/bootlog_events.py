@@ -154,7 +154,8 @@ class NumaMerge(Event):
 @dataclass(frozen=True)
 class NumaNote(Event):
     """A NUMA setup outcome without a range: ``what`` is ``distance_table`` (``count`` entries),
-    ``no_config`` (No NUMA configuration found) or ``off`` (NUMA turned off)."""
+    ``no_config`` (No NUMA configuration found), ``off`` (NUMA turned off) or ``memoryless``
+    (``count`` is the node: 'Initmem setup node N as memoryless')."""
 
     kind: ClassVar[str] = "numa_note"
     what: str

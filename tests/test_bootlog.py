@@ -464,11 +464,24 @@ def test_rotated_log_is_incomplete() -> None:
     assert not parse_boot_log("").complete
 
 
-def test_unknown_and_partial_lines_are_ignored() -> None:
+def test_unknown_lines_are_ignored_and_a_cut_last_line_dropped() -> None:
     log = parse_boot_log("Linux version 6.1.0-x (y)\nCommand line: a\nBIOS-e820: [mem 0x0-0xfff] usable\n"
-                         "ACPI: SRAT: Node 0 PXM 0 [mem 0x0-\nNUMA: something new\n  DMA [mem 0x0-0xfff]\n"
-                         "memblock_reserve: garbage\nwhatever\n")
+                         "NUMA: something new\n  DMA [mem 0x0-0xfff]\nmemblock_reserve: garbage\nwhatever\n"
+                         "ACPI: SRAT: Node 0 PXM 0 [mem 0x0-")
     assert [e.kind for e in log.events] == ["release", "cmdline", "e820"] and log.complete
+
+
+@pytest.mark.parametrize("line", ["ACPI: SRAT: Node 0 PXM 0 [mem 0x0-", "BIOS-e820: [mem 0x0-0xfff] fancy RAM",
+                                  "NODE_DATA(0) allocated somewhere", "Initmem setup node 1 [mem 0x1000-]",
+                                  "e820: update [mem 0x0-0xfff] usable ==> shiny"])
+def test_a_known_kind_that_does_not_parse_names_its_line(line: str) -> None:
+    with pytest.raises(ParseError, match=r"^line 3: (a line of a known kind|unknown e820 type)"):
+        parse_boot_log(f"Linux version 6.1.0-x (y)\nCommand line: a\n{line}\nwhatever\n")
+
+
+def test_a_block_item_that_does_not_parse_names_its_line() -> None:
+    with pytest.raises(ParseError, match="line 3: a 'early' line"):
+        parse_boot_log("Linux version 6.1\nEarly memory node ranges\n  node 0: [mem 0x1000 to 0x2000]\nx\n")
 
 
 def test_impossible_range_is_a_parse_error() -> None:
