@@ -8,14 +8,15 @@ from tests.lab import kernels
 from tests.lab.recording import RECORDINGS
 from tests.lab.trials import run_trial, table
 
-#: One scenario per kind of verdict: hot-pluggable node with movable_node, DIMMs onlined movable,
-#: and Movable boot memory under early top-down allocations (movablecore= on one node).
-SCENARIOS = ("hp_node2_movable_node", "coldplug_dimms_online_movable", "no_srat_movablecore")
+#: One scenario per kind of verdict, spread over the series: hot-pluggable node with movable_node,
+#: DIMMs onlined movable, Movable boot memory under early top-down allocations (movablecore= on
+#: one node), and CMA areas on Debian's stock 7.x (the only series built with CONFIG_CMA).
+CASES = (("hp_node2_movable_node", "6.1"), ("coldplug_dimms_online_movable", "6.12"),
+         ("no_srat_movablecore", "5.10"), ("hp_node2_movable_node_cma", "7.x"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("series", ["6.1", "6.12"])
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name,series", CASES, ids=[f"{n}-{s}" for n, s in CASES])
 def test_trials_agree_with_the_audit(name: str, series: str) -> None:
     path = RECORDINGS / series / f"{name}.tar.gz"
     assert path.exists(), f"{path} missing: run `make recordings`"
