@@ -90,9 +90,10 @@ RULES: dict[str, Rule] = {r.id: r for r in (
        ((0, 0), "mm/memory_hotplug.c", "zone_for_pfn_range")),
     _r("hotadd-auto-movable", "online_policy=auto-movable: Movable while the MOVABLE:KERNEL ratio allows",
        ((0, 0), "mm/memory_hotplug.c", "auto_movable_zone_for_pfn")),
-    _r("online-policy-absent", "before 5.15 memory_hotplug.online_policy and auto_movable_* do not exist: the "
-       "kernel passes the words on to init and onlines by the default zone rules",
-       ((0, 0), "mm/memory_hotplug.c", "zone_for_pfn_range (no auto_movable_zone_for_pfn before 5.15)")),
+    _r("online-policy-absent", "before 5.15 memory_hotplug.online_policy and auto_movable_* do not exist "
+       "(no auto_movable_zone_for_pfn): the kernel ignores the words and onlines by the default zone rules "
+       "(proven on Debian 5.10.262: recordings/5.10/auto_movable_ratio301)",
+       ((0, 0), "mm/memory_hotplug.c", "zone_for_pfn_range")),
     _r("hotadd-span", "onlining grows the zone span to cover the block and adds its pages to present",
        ((0, 0), "mm/memory_hotplug.c", "move_pfn_range_to_zone/resize_zone_range")),
     _r("offline-boot", "an offlined boot block leaves present; at the zone's first or last pfn the span shrinks "

@@ -103,9 +103,11 @@ def trial_scenario(sc: Scenario, a: Audit, dimms: list[str]) -> Scenario:
         steps += [Step("write", value="offline", blocks=(v.block.number,)),
                   Step("write", value=back, blocks=(v.block.number,))]
     steps += [Step("hotremove", Dimm(d, 0, -1)) for d in dimms]
+    # Room for a few offline writes to run into their bound (none did in the 7.2 trials), not for
+    # all of them: a hung boot is retried only after the timeout.
     offlines = sum(s.value == "offline" for s in steps)
     return replace(sc, steps=tuple(steps),
-                   timeout=sc.timeout + 4 * len(steps) + WRITE_WAIT * offlines + 90 * len(dimms))
+                   timeout=sc.timeout + 4 * len(steps) + WRITE_WAIT * min(offlines, 8) + 90 * len(dimms))
 
 
 def outcomes(a: Audit, first: int, guest_log: str, dimm_ids: list[str], dimm_verdicts: dict[str, tuple]) -> list[Outcome]:
