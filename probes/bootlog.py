@@ -33,7 +33,6 @@ _KMSG_DICT = re.compile(r" [A-Z_]+=")  # a /dev/kmsg continuation line: ' SUBSYS
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
-
 def _range(lo: str, hi: str, lineno: int) -> tuple[int, int]:
     """Inclusive kernel range text -> ``(start, end)`` with end exclusive."""
     start, end = int(lo, 16), int(hi, 16) + 1
