@@ -430,5 +430,5 @@ def read_boot_log_text(root: Root) -> Reading[str]:
 
 
 def read_boot_log(root: Root) -> Reading[BootLog]:
-    """The parsed boot log of ``root``."""
-    return read_boot_log_text(root).map(parse_boot_log)
+    """The parsed boot log of ``root`` (its text read once per root: a check quotes its lines)."""
+    return root.once(read_boot_log_text).map(parse_boot_log)
