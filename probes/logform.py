@@ -37,6 +37,8 @@ _STRIP_AS = {"journalctl -k export": _PREFIXES[6][1]}
 _QUOTE = re.compile(r"(?:>[ \t]?)+")
 _JOURNAL_MARK = re.compile(r"-- (.*) --\s*$")
 _BOOT_MARK = re.compile(r"(?:Reboot|Boot [0-9a-f]{32})")
+_HYPHEN_BREAK = re.compile(r"(?:[^\W\d_]{2}|[^\W\d_]-[^\W\d_])-$")
+_SENTENCE = re.compile(r"[A-Z][a-z]")  # 'Unknown kernel command line parameters ...'
 _SUBSYSTEM = re.compile(r"[\w./-]+: ")  # how most kernel messages start: 'x86/fpu: ...'
 #: Lines wrapped by a mail client or textwrap are at most this long.
 WRAP_WIDTHS = (60, 80)
@@ -54,6 +56,7 @@ class LogForm:
     quote_depth: int = 0
     rejoined: int = 0
     other_lines: int = 0          # lines left out: other programs, other boots, other quote levels
+    rests_left_out: int = 0       # wrapped rests of messages the parser does not read
 
     def describe(self) -> str:
         """``boot log (journalctl -k export, 2 boots; the last one used)``."""
@@ -64,6 +67,8 @@ class LogForm:
             parts.append("quoted in a mail" + (f" at depth {self.quote_depth}" if self.quote_depth > 1 else ""))
         if self.rejoined:
             parts.append(f"{self.rejoined} wrapped line(s) rejoined")
+        if self.rests_left_out:
+            parts.append(f"{self.rests_left_out} wrapped rest(s) of other messages left out")
         return f"boot log ({'; '.join(parts)})"
 
     def source_line(self, n: int) -> int:
@@ -93,12 +98,12 @@ def recognise(data: bytes) -> LogForm:
     depth, raw, other = _unquote(raw)
     form, uses_ident = _form_of([t for _, t in raw])
     lines, boots, dropped = _strip(raw, form, uses_ident)
-    lines, rejoined = _rejoin(lines, form is None)
+    lines, rejoined, rests = _rejoin(lines, form is None)
     if form is None and not any(message_shape(ln.message.strip())[0] for ln in lines):
         raise ParseError("no line a Linux kernel prints: not a boot log")
     name = form[0] if form else "dmesg without timestamps"
     return LogForm(name, "".join(ln.text + "\n" for ln in lines), tuple(ln.number for ln in lines),
-                   boots, depth, rejoined, other + dropped)
+                   boots, depth, rejoined, other + dropped, rests)
 
 
 def _unquote(raw: list[str]) -> tuple[int, list[tuple[int, str]], int]:
@@ -130,8 +135,9 @@ def _form_of(lines: list[str]) -> tuple[tuple[str, re.Pattern[str], bool, bool] 
     for line in lines:
         if (form := _prefix_of(line)) is not None:
             counts[form[0]] = counts.get(form[0], 0) + 1
-    if not counts:
-        return None, False
+    if not counts:  # a journal that printed only its markers ('-- No entries --')
+        journal = any(_JOURNAL_MARK.match(line) for line in lines)
+        return (_PREFIXES[5], True) if journal else (None, False)
     name = max(counts, key=lambda k: counts[k])
     form = next(f for f in _PREFIXES if f[0] == name)
     return form, form[2]
@@ -173,45 +179,69 @@ def _add(boots: list[list[_Line]], ln: _Line, may_start: bool) -> None:
     boots[-1].append(ln)
 
 
-def _rejoin(lines: list[_Line], bare: bool) -> tuple[list[_Line], int]:
-    """Wrapped lines joined back where the result is a message the parser knows."""
+def _rejoin(lines: list[_Line], bare: bool) -> tuple[list[_Line], int, int]:
+    """Wrapped lines joined back where the result is a message the parser knows; (lines,
+    joined, rests left out). The rests of other messages are left out of a prefixed log (kept
+    alone they would end the indented list they sit in: 'MEMBLOCK configuration:', ...); in a
+    bare log they cannot be told from messages and stay."""
     width = max((len(ln.text) for ln in lines), default=0)
     wrapped = WRAP_WIDTHS[0] <= width <= WRAP_WIDTHS[1]
     out: list[_Line] = []
-    joined = 0
-    block = ""  # the block (probes.bootlog) the last line of ``out`` is read in
-    for ln in lines:
-        if out and _continues(out[-1], ln, bare, wrapped, width):
-            prev, rest = out[-1], ln.text.lstrip()
-            sep = next((s for s in _separators(prev.text) if message_shape(prev.message + s + rest, block)[0]),
-                       None)
-            if sep is not None:
-                prev.text, prev.message = prev.text + sep + rest, prev.message + sep + rest
-                prev.tail = len(ln.text)
-                joined += 1
-                continue
+    joined = dropped = 0
+    block = ""  # the block (probes.bootlog) the line being appended is read in
+    i = 0
+    while i < len(lines):
+        head = lines[i]
+        i += 1
         if out:
             block = message_shape(out[-1].message, block)[1]
-        out.append(ln)
-    return out, joined
+        out.append(head)
+        run: list[_Line] = []
+        while i < len(lines) and _continues(head, run[-1] if run else head, lines[i], bare, wrapped, width):
+            run.append(lines[i])
+            i += 1
+        used = _join(head, run, block) if run else 0
+        joined += used
+        if bare:
+            i -= len(run) - used
+        else:
+            dropped += len(run) - used
+    return out, joined, dropped
+
+
+def _join(head: _Line, run: list[_Line], block: str) -> int:
+    """Join to ``head`` the longest beginning of ``run`` that makes a known message; how many."""
+    text, message, best = head.text, head.message, None
+    for k, piece in enumerate(run, 1):
+        rest = piece.text.lstrip()
+        seps = _separators(text)
+        sep = next((s for s in seps if message_shape(message + s + rest, block)[0]), None)
+        text, message = text + (sep or seps[0]) + rest, message + (sep or seps[0]) + rest
+        if sep is not None:
+            best = (k, text, message, len(piece.text))
+    if best is None:
+        return 0
+    head.text, head.message, head.tail = best[1], best[2], best[3]
+    return best[0]
 
 
 def _separators(text: str) -> tuple[str, ...]:
     """What the wrapper may have dropped at the break, likeliest first: textwrap drops the whole
     run of blanks there (fixed-width fields such as an ACPI table's OEM id pad with several),
-    and breaks after a hyphen without one."""
+    and breaks after a hyphen that follows letters without one (textwrap's wordsep_re)."""
     runs = tuple(" " * k for k in range(2, 9))
-    return ("", " ") + runs if text.endswith("-") else (" ", "") + runs
+    return ("", " ") + runs if _HYPHEN_BREAK.search(text) else (" ", "") + runs
 
 
-def _continues(prev: _Line, ln: _Line, bare: bool, wrapped: bool, width: int) -> bool:
-    """Whether ``ln`` may be the wrapped rest of ``prev``: a line without the form's prefix after
-    one with it; in a bare log wrapped at ``width``, a line whose first word did not fit on
-    ``prev`` and that is no message of its own."""
+def _continues(head: _Line, last: _Line, ln: _Line, bare: bool, wrapped: bool, width: int) -> bool:
+    """Whether ``ln`` may be the wrapped rest of ``head`` (its last piece so far ``last``): a line
+    without the form's prefix after one with it; in a bare log wrapped at ``width``, a line whose
+    first word did not fit on ``last`` and that does not start as a message ('Word ...',
+    'subsystem: ...', a known shape)."""
     if not bare:
-        return prev.prefixed and not ln.prefixed
-    if not wrapped or not ln.text or ln.text[0].isspace():
+        return head.prefixed and not ln.prefixed
+    if not wrapped or not ln.text or ln.text[0].isspace() or _SENTENCE.match(ln.text):
         return False
     word = ln.text.split(" ", 1)[0]
-    last = len(prev.text) if prev.tail < 0 else prev.tail
-    return last + 1 + len(word) > width and not _SUBSYSTEM.match(ln.text) and not message_shape(ln.text, "")[0]
+    size = len(last.text) if last is not head or head.tail < 0 else head.tail
+    return size + 1 + len(word) > width and not _SUBSYSTEM.match(ln.text) and not message_shape(ln.text, "")[0]
