@@ -39,6 +39,14 @@ def _pfns(a: tuple[int, int, int] | None) -> str:
     return "none" if a is None else f"node {a[0]} pfn {a[1]:#x}-{a[2]:#x}"
 
 
+def _pfn(pfn: int | None) -> str:
+    return "none" if pfn is None else f"pfn {pfn:#x}"
+
+
+def _starts(starts: dict[int, int]) -> str:
+    return ", ".join(f"node {n} pfn {p:#x}" for n, p in sorted(starts.items())) or "none"
+
+
 def _mismatch(pred: Prediction, where: str, field: str, predicted: object, seen: object, rule: str,
               kernel_line: str) -> Mismatch:
     return Mismatch(where, field, predicted, seen, rule, pred.trace.rules.cite(rule), kernel_line)
@@ -101,10 +109,9 @@ def _movable_starts(pred: Prediction, log: BootLog, cite: Cite) -> list[Mismatch
         mine, e = pred.movable_start.get(nid), kernel.get(nid)
         seen = e.start >> PAGE_SHIFT if e else None
         if mine != seen:
-            out.append(_mismatch(pred, f"node {nid} zone Movable", "start",
-                                 f"pfn {mine:#x}" if mine is not None else "none",
-                                 f"pfn {seen:#x}" if seen is not None else "none", movable_rule(pred),
-                                 cite(e.line) if e else f"no 'Node {nid}:' line under 'Movable zone start for each node'"))
+            line = cite(e.line) if e else f"no 'Node {nid}:' line under 'Movable zone start for each node'"
+            out.append(_mismatch(pred, f"node {nid} zone Movable", "start", _pfn(mine), _pfn(seen),
+                                 movable_rule(pred), line))
     return out
 
 
@@ -225,9 +232,7 @@ def explain_lines(pred: Prediction, log: BootLog) -> list[str]:
         b = theirs[k] if k < len(theirs) else None
         lines.append(f"  node range model {_pfns(a):<40} kernel {_pfns(b)}" + ("" if a == b else "   <-- differs"))
     kernel = {e.node: e.start >> PAGE_SHIFT for e in log.of(ev.MovableZoneStart)}
-    lines.append("  Movable start model " + (", ".join(f"node {n} pfn {p:#x}" for n, p in sorted(pred.movable_start.items()))
-                                             or "none") + "; kernel "
-                 + (", ".join(f"node {n} pfn {p:#x}" for n, p in sorted(kernel.items())) or "none"))
+    lines.append(f"  Movable start model {_starts(pred.movable_start)}; kernel {_starts(kernel)}")
     found = compare_log(pred, log, lambda n: f"line {n}")
     lines += [f"  {m.line()}" for m in found]
     lines.append(f"first divergence: {found[0].where} {found[0].field}" if found
