@@ -109,7 +109,7 @@ def predict(inputs: ModelInputs, zone_seen: Callable[[int], str | None] | None =
     live = hotplug.live_zones(layout, online)
     policy = hotplug.policy_from(inputs.hotplug, opts.memhp_default_state, opts.online_policy,
                                  opts.auto_movable_ratio, opts.auto_movable_numa_aware, opts.movable_node,
-                                 trace)
+                                 trace, mb)
     blocks = (hotplug.predict_blocks(mb, live, inputs.blocks, policy, trace, inputs.replay_onlining,
                                      inputs.recorded_boot_blocks, zone_seen)
               if inputs.blocks else [])

@@ -356,7 +356,7 @@ def _groups(blocks: list[BlockInfo]) -> list[list[BlockInfo]]:
 
 def policy_from(params: HotplugParams, cmdline_state: str | None, cmdline_policy: str | None,
                 cmdline_ratio: int | None, cmdline_numa_aware: bool | None, movable_node: bool,
-                trace: Trace) -> Policy:
+                trace: Trace, mb: Memblock) -> Policy:
     """The policy in force: the command line (memhp_default_state=, memory_hotplug.*), else the
     values sysfs showed for options the recorded line did not set (the build's defaults), else
     the kernel defaults (contig-zones, ratio 301, NUMA aware) and, for the default online type,
@@ -366,6 +366,11 @@ def policy_from(params: HotplugParams, cmdline_state: str | None, cmdline_policy
         state = trace.rules.default_online
         trace.assume(f"default online type of hot-added memory not readable: assumed '{state}', "
                      f"the default of Debian's {trace.rules.series[0]}.{trace.rules.series[1]} build")
+    if not trace.rules.online_policy:
+        if cmdline_policy or cmdline_ratio is not None or cmdline_numa_aware is not None:
+            trace.step("online-policy-absent", f"kernel {trace.rules.series[0]}.{trace.rules.series[1]} has no "
+                       "memory_hotplug.online_policy/auto_movable_*: the command line's words are ignored", mb)
+        return Policy(state, False, DEFAULT_RATIO, True, movable_node)
     policy = cmdline_policy or params.online_policy or "contig-zones"
     ratio = next((r for r in (cmdline_ratio, params.auto_movable_ratio) if r is not None), DEFAULT_RATIO)
     aware = next((a for a in (cmdline_numa_aware, params.auto_movable_numa_aware) if a is not None), True)

@@ -90,6 +90,9 @@ RULES: dict[str, Rule] = {r.id: r for r in (
        ((0, 0), "mm/memory_hotplug.c", "zone_for_pfn_range")),
     _r("hotadd-auto-movable", "online_policy=auto-movable: Movable while the MOVABLE:KERNEL ratio allows",
        ((0, 0), "mm/memory_hotplug.c", "auto_movable_zone_for_pfn")),
+    _r("online-policy-absent", "before 5.15 memory_hotplug.online_policy and auto_movable_* do not exist: the "
+       "kernel passes the words on to init and onlines by the default zone rules",
+       ((0, 0), "mm/memory_hotplug.c", "zone_for_pfn_range (no auto_movable_zone_for_pfn before 5.15)")),
     _r("hotadd-span", "onlining grows the zone span to cover the block and adds its pages to present",
        ((0, 0), "mm/memory_hotplug.c", "move_pfn_range_to_zone/resize_zone_range")),
     _r("offline-boot", "an offlined boot block leaves present; at the zone's first or last pfn the span shrinks "
@@ -116,6 +119,7 @@ class RuleSet:
     cleanup_to_dram: bool     # numa_cleanup_meminfo clips to memblock DRAM bounds (6.12 numa_memblks)
     reserve_low_1m: bool      # setup_arch reserves the first 1 MiB (5.13)
     node_min_size: int        # bytes; nodes smaller are not onlined (dropped in 6.7)
+    online_policy: bool       # memory_hotplug.online_policy / auto_movable_* exist (5.15, e83a437faa62)
     #: CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE of Debian's build (seen in captures: 6.1 offline, 6.12 online).
     default_online: str
 
@@ -152,5 +156,6 @@ def ruleset_for(release: str | None) -> tuple[RuleSet, str | None]:
         cleanup_to_dram=series >= (6, 12),
         reserve_low_1m=series >= (5, 13),
         node_min_size=(4 << 20) if series < (6, 7) else 0,
+        online_policy=series >= (5, 15),
         default_online="online" if series >= (6, 12) else "offline",
     ), note
