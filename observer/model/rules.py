@@ -115,7 +115,7 @@ class RuleSet:
     verified: bool
     percent: bool             # kernelcore=nn% (4.17)
     mirror_needs_mirror: bool  # "no mirror memory, ignore kernelcore=mirror" (6.2)
-    zmp_past_end_reset: bool  # zone_movable_pfn >= node end -> 0 (5.18, ddbc84f3f595)
+    zmp_past_end_reset: bool  # zone_movable_pfn >= node end -> 0 (5.18, ddbc84f3f595; 5.10.y stable)
     cleanup_to_dram: bool     # numa_cleanup_meminfo clips to memblock DRAM bounds (6.12 numa_memblks)
     reserve_low_1m: bool      # setup_arch reserves the first 1 MiB (5.13)
     node_min_size: int        # bytes; nodes smaller are not onlined (dropped in 6.7)
@@ -152,7 +152,9 @@ def ruleset_for(release: str | None) -> tuple[RuleSet, str | None]:
         verified=note is None,
         percent=series >= (4, 17),
         mirror_needs_mirror=series >= (6, 2),
-        zmp_past_end_reset=series >= (5, 18),
+        # ddbc84f3f595 went to the 5.10.y stable series too: Debian's 5.10.262 prints no Movable
+        # start for a node wholly below it (recordings/5.10/kernelcore_2g: no 'Node 0:' line).
+        zmp_past_end_reset=series >= (5, 18) or series == (5, 10),
         cleanup_to_dram=series >= (6, 12),
         reserve_low_1m=series >= (5, 13),
         node_min_size=(4 << 20) if series < (6, 7) else 0,
