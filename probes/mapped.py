@@ -66,7 +66,7 @@ def map_log_file(path: str, dest: str) -> Mapped:
     except ParseError as exc:
         raise RootError(f"{path}: {exc}", 2) from None
     write_dir(dest, {capture.BOOT_LOG: form.text.encode()}, {})
-    return Mapped(f"input: {form.describe()}", os.path.basename(path), form.lines)
+    return Mapped(f"input: {form.describe()}", path, form.lines)
 
 
 def sos_top(path: str) -> str | None:

@@ -99,7 +99,7 @@ def test_a_difference_names_node_zone_prediction_kernel_line_and_rule(tmp_path: 
     code, out, err = _run("check", "--root", path)
     assert code == 1, out + err
     line = next(ln for ln in out.splitlines() if ln.startswith("node 2 zone Movable: start "))
-    n = int(re.search(r"\[mail\.txt line (\d+): ", line).group(1))  # type: ignore[union-attr]
+    n = int(re.search(r"mail\.txt line (\d+): ", line).group(1))  # type: ignore[union-attr]
     assert handed.splitlines()[n - 1] == "> [    0.000000]   Node 2: 0x0000000180000000"  # its line in the mail
     assert "predicted pfn 0x140000, kernel pfn 0x180000" in line and "(rule movable-node: " in line
     assert out.rstrip().endswith("difference(s)")
@@ -115,7 +115,7 @@ def test_page_counts_of_older_kernels_are_compared(tmp_path: Path) -> None:
     code, out, _ = _run("check", "--root", _handed(tmp_path, changed))
     assert code == 1
     assert re.search(rf"zone {m.group(1)}: present predicted {m.group(2)}, kernel {int(m.group(2)) - 1} "
-                     r"\[boot\.log line \d+: .*LIFO batch", out)
+                     r"\[\S*boot\.log line \d+: .*LIFO batch", out)
 
 
 def test_a_log_without_the_zone_lines_cannot_tell_and_says_which(tmp_path: Path) -> None:
@@ -146,6 +146,16 @@ def test_what_is_no_boot_log_is_one_line_and_exit_2(command: str, data: bytes, p
     assert (code, out) == (2, "")
     assert err == f"movcheck {command}: {path}: {problem}" + err.split(problem, 1)[1]
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_line_the_kernel_cannot_have_written_is_bad_input_at_its_line_in_the_file(tmp_path: Path) -> None:
+    text = journal(_log_of(PER_SERIES[0]))
+    handed = text.replace("] usable\n", "] weird\n", 1)
+    n = handed.splitlines().index(next(ln for ln in handed.splitlines() if ln.endswith("] weird")))
+    path = _handed(tmp_path, handed)
+    code, out, err = _run("check", "--root", path)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == f"movcheck check: {path}: malformed: line {n + 1}: unknown e820 type 'weird'"
 
 
 def test_plan_explain_on_a_wrapped_journal_finds_no_divergence(tmp_path: Path) -> None:

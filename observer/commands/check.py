@@ -3,13 +3,15 @@ zone lines when the input is a boot log alone (no /proc/zoneinfo)."""
 from __future__ import annotations
 
 import argparse
+import re
+from typing import Callable
 
 from observer.check import CheckResult, check_layout
-from observer.errors import EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError, require
+from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError, require
 from observer.facts import Facts, gather
 from observer.logcheck import Cite, check_log, missing_lines
 from observer.output import print_json
-from probes.bootlog import read_boot_log_text
+from probes.bootlog import DMESG_PATH, read_boot_log, read_boot_log_text
 from probes.memory_blocks import read_memory_blocks
 from probes.reading import Status
 from probes.root import Root
@@ -33,22 +35,33 @@ def _cannot_tell(facts: Facts) -> str:
     return why
 
 
+def _log_file(root: Root) -> tuple[str, Callable[[int], int]]:
+    """The file the boot log was handed in, and its line for each line of the log read."""
+    mapped = root.mapped
+    if mapped is None or not mapped.log_name:
+        return DMESG_PATH, lambda n: n
+    lines = mapped.log_lines or ()
+    return mapped.log_name, lambda n: lines[n - 1] if 0 < n <= len(lines) else n
+
+
 def _citer(root: Root) -> Cite:
     """How a mismatch names a line of the boot log: the file it came from, its line there, its text."""
-    text = root.once(read_boot_log_text)
-    lines = (text.value or "").split("\n")
-    mapped = root.mapped
-    name = mapped.log_name if mapped is not None and mapped.log_name else text.source
+    lines = (root.once(read_boot_log_text).value or "").split("\n")
+    name, at = _log_file(root)
 
     def cite(n: int) -> str:
-        at = mapped.log_lines[n - 1] if mapped is not None and mapped.log_lines and n <= len(mapped.log_lines) else n
-        return f"{name} line {at}: {lines[n - 1].strip() if 0 < n <= len(lines) else '?'}"
+        return f"{name} line {at(n)}: {lines[n - 1].strip() if 0 < n <= len(lines) else '?'}"
     return cite
 
 
 def run(args: argparse.Namespace, root: Root) -> int:
     zoneinfo = read_zoneinfo(root)
     if not zoneinfo.ok and zoneinfo.status is Status.ABSENT and root.once(read_boot_log_text).ok:
+        log = root.once(read_boot_log)
+        if log.status is Status.MALFORMED:  # a line the kernel cannot have written: bad input
+            name, at = _log_file(root)
+            problem = re.sub(r"\bline (\d+)", lambda m: f"line {at(int(m.group(1)))}", log.problem)
+            raise CommandError(f"{name}: {problem}", EXIT_BAD_INPUT)
         facts = gather(root)
         if why := _cannot_tell(facts):
             raise CommandError(f"cannot tell: {why}", EXIT_CANNOT_TELL)
