@@ -22,13 +22,19 @@ class Mismatch:
     seen: object
     rule: str
     citation: str
+    #: The kernel's own line the seen value comes from (a check on a boot log alone).
+    kernel_line: str = ""
 
     def line(self) -> str:
+        if self.kernel_line:
+            return (f"{self.where}: {self.field} predicted {self.predicted}, kernel {self.seen} "
+                    f"[{self.kernel_line}] (rule {self.rule}: {self.citation})")
         return (f"{self.where}: {self.field} predicted {self.predicted}, seen {self.seen} "
                 f"(rule {self.rule}: {self.citation})")
 
 
-def _movable_rule(pred: Prediction) -> str:
+def movable_rule(pred: Prediction) -> str:
+    """The rule that placed ZONE_MOVABLE in this prediction."""
     fired = [r for r, _ in pred.trace.fired() if r in MOVABLE_RULES]
     return fired[-1] if fired else "movable-align"
 
@@ -49,7 +55,7 @@ def compare_zones(pred: Prediction, seen: ZoneInfo) -> list[Mismatch]:
         if key[0] in offlined:  # boot blocks of this node went offline at run time
             rule = "offline-boot"
         else:
-            rule = _movable_rule(pred) if key[1] == "Movable" or pred.movable_start.get(key[0]) else "zone-span"
+            rule = movable_rule(pred) if key[1] == "Movable" or pred.movable_start.get(key[0]) else "zone-span"
         where = f"node {key[0]} zone {key[1]}"
         if s_vals[0] is not None and p_vals[2] and p_vals[0] != s_vals[0]:
             out.append(Mismatch(where, "start_pfn", p_vals[0], s_vals[0], rule, pred.trace.rules.cite(rule)))
@@ -102,6 +108,15 @@ def _zone_seen(blocks: MemoryBlocks) -> Callable[[int], str | None]:
     return seen
 
 
+def as_the_kernel_boots(inputs: ModelInputs) -> tuple[ModelInputs, list[str]]:
+    """``inputs`` as the recorded kernel took them: movablemem_map= (never merged) dropped, with a note."""
+    if inputs.options.movablemem_map is None:
+        return inputs, []
+    return replace(inputs, options=replace(inputs.options, movablemem_map=None)), [
+        "the command line carries movablemem_map=, which no released kernel implements: "
+        "the running kernel ignores it, and so does this check"]
+
+
 def check_layout(inputs: ModelInputs, seen: ZoneInfo, blocks: MemoryBlocks | None,
                  blocks_problem: str = "") -> CheckResult:
     """Predict the boot of ``inputs`` and hold it against the live zones and memory blocks.
@@ -109,11 +124,7 @@ def check_layout(inputs: ModelInputs, seen: ZoneInfo, blocks: MemoryBlocks | Non
     The running kernel ignores movablemem_map= (never merged), so the check does too. With
     auto-online off, hot-added blocks online now were onlined by hand: their zone is taken
     as seen (the online type written is not an input)."""
-    notes: list[str] = []
-    if inputs.options.movablemem_map is not None:
-        notes.append("the command line carries movablemem_map=, which no released kernel implements: "
-                     "the running kernel ignores it, and so does this check")
-        inputs = replace(inputs, options=replace(inputs.options, movablemem_map=None))
+    inputs, notes = as_the_kernel_boots(inputs)
     auto_online = inputs.options.memhp_default_state or inputs.hotplug.auto_online_blocks
     manual = blocks is not None and auto_online == "offline"
     pred = predict(inputs, _zone_seen(blocks) if manual else None)  # type: ignore[arg-type]

@@ -52,8 +52,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if named is not None and name != named:
             continue
         module = importlib.import_module(f"observer.commands.{name}")
-        p.add_argument("--root", default=os.environ.get("MOVCHECK_ROOT", "/"), metavar="DIR",
-                       help="read a snapshot directory or .tar.gz recording instead of / (default: /)")
+        p.add_argument("--root", default=os.environ.get("MOVCHECK_ROOT", "/"), metavar="PATH",
+                       help="read a snapshot directory, a .tar.gz recording, a sosreport (directory, "
+                            ".tar.xz or .tar.gz) or a single boot log (dmesg, journalctl -k, syslog, "
+                            "quoted or wrapped) instead of / (default: /)")
         module.configure(p)
         p.set_defaults(_run=module.run)
     return parser
@@ -66,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with open_root(args.root) as root:
+            if root.mapped is not None:  # what a log file or sosreport was read as
+                print(f"movcheck {args.command}: {root.mapped.origin}", file=sys.stderr)
             return int(args._run(args, root))
     except (CommandError, RootError) as exc:
         print(f"movcheck {args.command}: {exc}", file=sys.stderr)

@@ -5,25 +5,23 @@ timestamp is stripped, a cheap key (the message's first word) picks the one or
 two precompiled patterns that may match, and lines nobody claims are ignored.
 It accepts ``dmesg`` output (``[    0.000000] msg``, also ``<6>`` prefixes and
 ``[T0]`` caller ids), /dev/kmsg records (``6,1,0,-;msg``, ``' KEY=value'``
-continuation lines dropped) and bare messages. :func:`read_boot_log_text` is the
-one reader of /dev/kmsg.
+continuation lines dropped) and bare messages. :func:`read_boot_log_text` reads the
+log (/dev/kmsg through probes/kmsg.py); :func:`message_shape` tells whether the parser
+knows a message (probes/logform.py rejoins wrapped lines only into known shapes).
 """
 from __future__ import annotations
 
-import errno
 import os
 import re
-from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator
 
 from probes import bootlog_events as ev
+from probes.bootlog_events import BootLog  # noqa: F401 (re-exported)
+from probes.kmsg import KMSG_PATH, read_kmsg
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 
 DMESG_PATH = "var/log/dmesg"
-KMSG_PATH = "dev/kmsg"
-#: Stop reading /dev/kmsg after this many bytes (log_buf_len is at most a few tens of MiB).
-KMSG_MAX_BYTES = 256 << 20
 
 _HEX = r"0x[0-9a-fA-F]+"
 _MEM = rf"\[mem ({_HEX})-({_HEX})\]"
@@ -33,88 +31,6 @@ _STAMP = re.compile(r"(?:<\d+>)?\[\s*(\d+)\.(\d+)\](?:\[\s*[TC]\d+\])? ?")
 _KMSG = re.compile(r"(\d+),(\d+),(\d+),[^;]*;")
 _KMSG_DICT = re.compile(r" [A-Z_]+=")  # a /dev/kmsg continuation line: ' SUBSYSTEM=acpi'
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-E = TypeVar("E", bound=ev.Event)
-
-
-@dataclass(frozen=True)
-class BootLog:
-    """The events of one boot log, in log order.
-
-    ``complete`` is False when the log does not reach back to the kernel's first
-    lines (the ring buffer rotated, or the file was cut): ``incomplete_reason`` says why.
-    """
-
-    events: tuple[ev.Event, ...]
-    complete: bool
-    incomplete_reason: str = ""
-
-    def of(self, cls: type[E]) -> list[E]:
-        """The events of one class, in log order."""
-        return [e for e in self.events if isinstance(e, cls)]
-
-    @property
-    def release(self) -> str | None:
-        """The kernel release from ``Linux version``."""
-        found = self.of(ev.KernelRelease)
-        return found[0].release if found else None
-
-    @property
-    def command_line(self) -> str | None:
-        """The command line as setup_arch printed it (else start_kernel's ``Kernel command line``)."""
-        found = sorted(self.of(ev.CommandLine), key=lambda c: not c.early)
-        return found[0].text if found else None
-
-    @property
-    def e820_map(self) -> list[ev.E820Entry]:
-        """The firmware's map (``BIOS-e820`` lines)."""
-        return [e for e in self.of(ev.E820Entry) if e.origin == "BIOS-e820"]
-
-    @property
-    def user_map(self) -> list[ev.E820Entry]:
-        """The last ``user-defined physical RAM map`` (mem=, memmap=), empty when none was printed."""
-        return self._last_table("user")
-
-    def _last_table(self, origin: str) -> list[ev.E820Entry]:
-        out: list[ev.E820Entry] = []
-        for e in self.events:
-            if isinstance(e, ev.E820Table) and e.origin == origin:
-                out = []
-            elif isinstance(e, ev.E820Entry) and e.origin == origin:
-                out.append(e)
-        return out
-
-    @property
-    def srat_ranges(self) -> list[ev.SratMemory]:
-        return self.of(ev.SratMemory)
-
-    @property
-    def zone_ranges(self) -> list[ev.ZoneRange]:
-        return self.of(ev.ZoneRange)
-
-    @property
-    def movable_zone_start(self) -> dict[int, int]:
-        """Node -> the address its movable zone starts at (only nodes the kernel listed)."""
-        return {e.node: e.start for e in self.of(ev.MovableZoneStart)}
-
-    @property
-    def early_node_ranges(self) -> list[ev.EarlyNodeRange]:
-        return self.of(ev.EarlyNodeRange)
-
-    @property
-    def node_data(self) -> dict[int, ev.NodeData]:
-        """Node -> where its NODE_DATA was allocated."""
-        return {e.node: e for e in self.of(ev.NodeData)}
-
-    @property
-    def reservations(self) -> list[ev.Event]:
-        """Early reservations the log names: RAMDISK, crashkernel, ACPI tables, NODE_DATA."""
-        return [e for e in self.events if isinstance(e, ev.RESERVATIONS)]
-
-    @property
-    def memblock_calls(self) -> list[ev.Event]:
-        """memblock=debug calls (ranges and allocation requests), empty without memblock=debug."""
-        return [e for e in self.events if isinstance(e, (ev.MemblockRange, ev.MemblockAlloc))]
 
 
 def _range(lo: str, hi: str, lineno: int) -> tuple[int, int]:
@@ -338,6 +254,16 @@ def _unavailable(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.UnavailablePages(n, t, int(m.group(1)), m.group(2), int(m.group(3)))
 
 
+@_on("On", r"On node (\d+) totalpages: (\d+)")
+def _node_totalpages(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    return ev.NodeTotalPages(n, t, int(m.group(1)), int(m.group(2)))
+
+
+@_on("DMA DMA32 Normal Movable Device", r"(\w+) zone: (\d+) pages(?:(, LIFO batch:)| used for memmap)")
+def _zone_pages(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    return ev.ZonePages(n, t, m.group(1), int(m.group(2)), "present" if m.group(3) else "memmap")
+
+
 @_on("mem", r"mem auto-init: (.*?)\s*$")
 def _auto_init(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.MemAutoInit(n, t, m.group(1))
@@ -406,22 +332,62 @@ def _refuse_known_kind(msg: str, n: int) -> None:
 
 # --- the pass -------------------------------------------------------------------------
 
+def split_line(line: str) -> tuple[int | None, str] | None:
+    """A log line's timestamp (usec, None without one) and message; None for a /dev/kmsg
+    ``' KEY=value'`` continuation line."""
+    if line[:1] == "<" or line[:1] == "[":
+        if m := _STAMP.match(line):
+            return int(m.group(1)) * 1_000_000 + int(m.group(2)[:6].ljust(6, "0")), line[m.end():]
+    elif line[:1].isdigit() and (m := _KMSG.match(line)):
+        return int(m.group(3)), line[m.end():]
+    elif line[:1] == " " and _KMSG_DICT.match(line):
+        return None
+    return None, line
+
+
 def _messages(text: str) -> Iterator[tuple[int, int | None, str]]:
     """(line number, usec or None, message) for every line that carries a message."""
     for n, raw in enumerate(text.split("\n"), 1):
         line = raw.rstrip("\r")
-        if not line:
-            continue
-        if line[0] == "<" or line[0] == "[":
-            if m := _STAMP.match(line):
-                yield n, int(m.group(1)) * 1_000_000 + int(m.group(2)[:6].ljust(6, "0")), line[m.end():]
-                continue
-        elif line[0].isdigit() and (m := _KMSG.match(line)):
-            yield n, int(m.group(3)), line[m.end():]
-            continue
-        elif line[0] == " " and _KMSG_DICT.match(line):
-            continue
-        yield n, None, line
+        if line and (got := split_line(line)) is not None:
+            yield n, got[0], got[1]
+
+
+def _event(msg: str, n: int, usec: int | None, block: str) -> tuple[ev.Event | None, str]:
+    """The event one message makes (None when no pattern claims it) and the block (an indented
+    list's header: 'Zone ranges:', ...) the next line is read in."""
+    if msg[:1] == " " or msg[:1] == "\t":
+        if block and (event := _indented(block, msg, n, usec)) is not None:
+            return event, block
+        if block and _BLOCK_ITEM[block] in msg:
+            raise ParseError(f"line {n}: a '{block}' line movcheck cannot read: {msg.strip()[:80]!r}")
+        msg = msg.lstrip()  # e.g. '    NODE_DATA(2) on node 1'
+    else:
+        block = _BLOCK_HEADERS.get(msg.rstrip(), "")
+        if block:
+            return None, block
+    key_match = _KEY.match(msg)
+    if key_match is None:
+        return None, block
+    key = key_match.group()
+    if key.startswith("memblock_"):
+        return _memblock(msg, n, usec), block
+    for pattern, build in _HANDLERS.get(key, ()):
+        if m := pattern.match(msg):
+            return build(m, n, usec), block
+    _refuse_known_kind(msg, n)
+    return None, block
+
+
+def message_shape(msg: str, block: str = "") -> tuple[bool, str]:
+    """Whether ``msg`` has a shape the parser knows (a message it reads, or a block header) when
+    read in ``block``, and the block the next message is read in; a message the kernel could
+    not have written (a range ending before it starts) is not known."""
+    try:
+        event, after = _event(msg, 0, None, block)
+    except ParseError:
+        return False, ""
+    return event is not None or (after != "" and not msg[:1].isspace()), after
 
 
 def parse_boot_log(text: str) -> BootLog:
@@ -443,32 +409,14 @@ def parse_boot_log(text: str) -> BootLog:
     for n, usec, msg in _messages(text):
         if not seen_first:
             seen_first, first_usec, first_msg = True, usec, msg
-        if msg[:1] == " " or msg[:1] == "\t":
-            if block and (event := _indented(block, msg, n, usec)) is not None:
-                events.append(event)
+        try:
+            event, block = _event(msg, n, usec, block)
+        except ParseError:
+            if n == last and cut:  # a last line cut short: dropped
                 continue
-            if block and _BLOCK_ITEM[block] in msg and not (n == last and cut):
-                raise ParseError(f"line {n}: a '{block}' line movcheck cannot read: {msg.strip()[:80]!r}")
-            msg = msg.lstrip()  # e.g. '    NODE_DATA(2) on node 1'
-        else:
-            block = _BLOCK_HEADERS.get(msg.rstrip(), "")
-            if block:
-                continue
-        key_match = _KEY.match(msg)
-        if key_match is None:
-            continue
-        key = key_match.group()
-        if key.startswith("memblock_"):
-            if (event := _memblock(msg, n, usec)) is not None:
-                events.append(event)
-            continue
-        for pattern, build in _HANDLERS.get(key, ()):
-            if m := pattern.match(msg):
-                events.append(build(m, n, usec))
-                break
-        else:
-            if not (n == last and cut):
-                _refuse_known_kind(msg, n)
+            raise
+        if event is not None:
+            events.append(event)
     complete, reason = _completeness(events, seen_first, first_usec, first_msg)
     return BootLog(tuple(events), complete, reason)
 
@@ -500,7 +448,7 @@ def read_boot_log_text(root: Root) -> Reading[str]:
     var/log/dmesg when /dev/kmsg cannot be opened. In a snapshot: var/log/dmesg.
     """
     if root.live:
-        kmsg = _read_kmsg(os.path.join(root.prefix, KMSG_PATH))
+        kmsg = read_kmsg(os.path.join(root.prefix, KMSG_PATH))
         if kmsg.ok:
             root.touched.add(KMSG_PATH)
             return kmsg
@@ -511,59 +459,6 @@ def read_boot_log_text(root: Root) -> Reading[str]:
     return root.read_text(DMESG_PATH)
 
 
-def _read_kmsg(path: str) -> Reading[str]:
-    """Every record of /dev/kmsg, formatted ``[%5d.%06d] message``, read until EAGAIN."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return Reading(KMSG_PATH, Status.ABSENT, None, "absent")
-    except PermissionError as exc:
-        return Reading(KMSG_PATH, Status.DENIED, None, f"{exc.strerror} (needs root)")
-    except OSError as exc:
-        return Reading(KMSG_PATH, Status.MALFORMED, None, exc.strerror or str(exc))
-    lines: list[str] = []
-    total = 0
-    try:
-        while total < KMSG_MAX_BYTES:
-            try:
-                record = os.read(fd, 1 << 16)  # one record per read
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno == errno.EPIPE:  # overwritten while reading: the next read resumes
-                    continue
-                if exc.errno in (errno.EACCES, errno.EPERM):
-                    return Reading(KMSG_PATH, Status.DENIED, None, f"{exc.strerror} (needs root)")
-                return Reading(KMSG_PATH, Status.MALFORMED, None, exc.strerror or str(exc))
-            if not record:
-                break
-            total += len(record)
-            lines.append(kmsg_record_to_dmesg(record))
-    finally:
-        os.close(fd)
-    return Reading(KMSG_PATH, Status.OK, "".join(lines))
-
-
-_KMSG_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
-
-
-def kmsg_record_to_dmesg(record: bytes) -> str:
-    """One /dev/kmsg record (``pri,seq,usec,flags;message`` + `` KEY=value`` lines) as a dmesg line.
-
-    The kernel escapes unprintable bytes and backslashes as ``\\xNN`` (kernel/printk/printk.c
-    msg_add_ext_text); they are restored, as dmesg does.
-    """
-    head, _, rest = record.partition(b";")
-    raw = _KMSG_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), rest.split(b"\n", 1)[0])
-    message = raw.decode("utf-8", "backslashreplace")
-    fields = head.split(b",")
-    try:
-        usec = int(fields[2])
-    except (IndexError, ValueError):
-        return message + "\n"
-    return f"[{usec // 1_000_000:5d}.{usec % 1_000_000:06d}] {message}\n"
-
-
 def read_boot_log(root: Root) -> Reading[BootLog]:
-    """The parsed boot log of ``root``."""
-    return read_boot_log_text(root).map(parse_boot_log)
+    """The parsed boot log of ``root`` (its text read once per root: a check quotes its lines)."""
+    return root.once(read_boot_log_text).map(parse_boot_log)

@@ -9,7 +9,7 @@ Node ids are ints; ``-1`` is the kernel's NUMA_NO_NODE.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 
 @dataclass(frozen=True)
@@ -341,6 +341,28 @@ class UnavailablePages(Event):
 
 
 @dataclass(frozen=True)
+class NodeTotalPages(Event):
+    """``On node 0 totalpages: 1048446``: a node's present pages (calculate_node_totalpages,
+    KERN_DEBUG up to 5.13)."""
+
+    kind: ClassVar[str] = "node_totalpages"
+    node: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class ZonePages(Event):
+    """``  DMA zone: 3998 pages, LIFO batch:0`` (``what`` 'present': zone_pcp_init) or
+    ``  Normal zone: 4096 pages used for memmap`` ('memmap': free_area_init_core), printed at
+    KERN_DEBUG up to 5.13 after their node's ``On node N totalpages`` line."""
+
+    kind: ClassVar[str] = "zone_pages"
+    zone: str
+    pages: int
+    what: str
+
+
+@dataclass(frozen=True)
 class MemAutoInit(Event):
     """``mem auto-init: stack:all(zero), heap alloc:on, heap free:off``: the raw settings."""
 
@@ -382,3 +404,86 @@ class EarlyAllocation(Event):
 
 #: Events that reserve memory early; the model's inputs next to memblock=debug calls.
 RESERVATIONS = (Ramdisk, Crashkernel, AcpiTableReserved, NodeData)
+
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True)
+class BootLog:
+    """The events of one boot log, in log order.
+
+    ``complete`` is False when the log does not reach back to the kernel's first
+    lines (the ring buffer rotated, or the file was cut): ``incomplete_reason`` says why.
+    """
+
+    events: tuple[Event, ...]
+    complete: bool
+    incomplete_reason: str = ""
+
+    def of(self, cls: type[E]) -> list[E]:
+        """The events of one class, in log order."""
+        return [e for e in self.events if isinstance(e, cls)]
+
+    @property
+    def release(self) -> str | None:
+        """The kernel release from ``Linux version``."""
+        found = self.of(KernelRelease)
+        return found[0].release if found else None
+
+    @property
+    def command_line(self) -> str | None:
+        """The command line as setup_arch printed it (else start_kernel's ``Kernel command line``)."""
+        found = sorted(self.of(CommandLine), key=lambda c: not c.early)
+        return found[0].text if found else None
+
+    @property
+    def e820_map(self) -> list[E820Entry]:
+        """The firmware's map (``BIOS-e820`` lines)."""
+        return [e for e in self.of(E820Entry) if e.origin == "BIOS-e820"]
+
+    @property
+    def user_map(self) -> list[E820Entry]:
+        """The last ``user-defined physical RAM map`` (mem=, memmap=), empty when none was printed."""
+        return self._last_table("user")
+
+    def _last_table(self, origin: str) -> list[E820Entry]:
+        out: list[E820Entry] = []
+        for e in self.events:
+            if isinstance(e, E820Table) and e.origin == origin:
+                out = []
+            elif isinstance(e, E820Entry) and e.origin == origin:
+                out.append(e)
+        return out
+
+    @property
+    def srat_ranges(self) -> list[SratMemory]:
+        return self.of(SratMemory)
+
+    @property
+    def zone_ranges(self) -> list[ZoneRange]:
+        return self.of(ZoneRange)
+
+    @property
+    def movable_zone_start(self) -> dict[int, int]:
+        """Node -> the address its movable zone starts at (only nodes the kernel listed)."""
+        return {e.node: e.start for e in self.of(MovableZoneStart)}
+
+    @property
+    def early_node_ranges(self) -> list[EarlyNodeRange]:
+        return self.of(EarlyNodeRange)
+
+    @property
+    def node_data(self) -> dict[int, NodeData]:
+        """Node -> where its NODE_DATA was allocated."""
+        return {e.node: e for e in self.of(NodeData)}
+
+    @property
+    def reservations(self) -> list[Event]:
+        """Early reservations the log names: RAMDISK, crashkernel, ACPI tables, NODE_DATA."""
+        return [e for e in self.events if isinstance(e, RESERVATIONS)]
+
+    @property
+    def memblock_calls(self) -> list[Event]:
+        """memblock=debug calls (ranges and allocation requests), empty without memblock=debug."""
+        return [e for e in self.events if isinstance(e, (MemblockRange, MemblockAlloc))]

@@ -3,8 +3,9 @@
 A root is ``/`` on a live machine or a snapshot directory that mirrors the real
 paths (``proc/...``, ``sys/...``, ``var/log/dmesg``), as ``lsmem --sysroot`` reads
 one. Inside a snapshot, symlinks resolve inside it and a link that leaves it is
-refused. A ``.tar.gz`` recording is unpacked by :func:`open_root` into a private
-temporary directory with member and size caps.
+refused. A ``.tar.gz`` (or ``.tar.xz``) recording is unpacked by :func:`open_root` into a
+private temporary directory with member and size caps; sosreports and single boot-log
+files are mapped onto snapshot paths there (probes/mapped.py).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from probes.reading import Reading, Status
 #: Caps on an unpacked recording (members, bytes): far above any real capture.
 MAX_MEMBERS = 2_000_000
 MAX_BYTES = 1 << 30
-TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".txz")
 T = TypeVar("T")
 
 
@@ -53,6 +54,9 @@ class Root:
         self.touched: set[str] = set()
         self._dirs: dict[str, str] = {"": self.prefix}
         self._once: dict[Callable[["Root"], Reading[Any]], Reading[Any]] = {}
+        #: Set by :func:`open_root` for a root mapped from a log file or a sosreport
+        #: (probes/mapped.py Mapped: what was read, and where the boot log's lines come from).
+        self.mapped: Any = None
 
     def __repr__(self) -> str:
         return f"Root({self.prefix!r})"
@@ -331,21 +335,49 @@ def _read_fd(fd: int, short_is_eof: bool = False) -> bytes:
 
 @contextlib.contextmanager
 def open_root(arg: str | os.PathLike[str] = "/") -> Iterator[Root]:
-    """A :class:`Root` for a directory, or for a ``.tar.gz`` recording unpacked privately."""
+    """A :class:`Root` for a snapshot directory or a recording (``.tar.gz``, ``.tar.xz``) unpacked
+    privately; a sosreport (directory or archive) and a single boot-log file are mapped onto
+    snapshot paths in a private directory (probes/mapped.py), with ``Root.mapped`` set."""
+    from probes import mapped  # it builds on this module (Root, unpack_recording)
+
     path = os.fspath(arg)
-    if os.path.isdir(path):
+    if os.path.isdir(path) and mapped.sos_top(path) is None:
         yield Root(path)
         return
     if not os.path.lexists(path):
-        raise RootError(f"{path}: no such snapshot directory or recording", 3)
-    if not path.endswith(TAR_SUFFIXES):
-        raise RootError(f"{path}: not a directory or a .tar.gz recording", 2)
+        raise RootError(f"{path}: no such snapshot directory, recording or boot log", 3)
     tmp = tempfile.mkdtemp(prefix="movcheck-")
     try:
-        unpack_recording(path, tmp)
-        yield Root(tmp)
+        yield _mapped_root(path, tmp, mapped)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _mapped_root(path: str, tmp: str, mapped: Any) -> Root:
+    """The root for ``path`` laid out below the private directory ``tmp``."""
+    out, how = os.path.join(tmp, "root"), None
+    if os.path.isdir(path):
+        how = mapped.map_sosreport(mapped.sos_top(path), out)
+    elif path.endswith(TAR_SUFFIXES) or _is_tar(path):
+        unpacked = os.path.join(tmp, "archive")
+        os.mkdir(unpacked)
+        unpack_recording(path, unpacked)
+        top = mapped.sos_top(unpacked)
+        if top is None:
+            return Root(unpacked)
+        how = mapped.map_sosreport(top, out)
+    else:
+        how = mapped.map_log_file(path, out)
+    root = Root(out)
+    root.mapped = how
+    return root
+
+
+def _is_tar(path: str) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, zlib.error, tarfile.TarError):
+        return False
 
 
 def unpack_recording(archive: str, dest: str) -> None:

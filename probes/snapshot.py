@@ -103,13 +103,14 @@ def write_snapshot(root: Root, dest: str) -> SnapshotResult:
         if dest.endswith((".tar.gz", ".tgz")):
             _write_tar(dest, files, links)
         else:
-            _write_dir(dest, files, links)
+            write_dir(dest, files, links)
     except OSError as exc:
         raise RootError(f"{dest}: cannot write snapshot ({exc.strerror or exc})") from None
     return SnapshotResult(dest, len(files), len(links), tuple(skipped))
 
 
-def _write_dir(dest: str, files: dict[str, bytes], links: dict[str, str]) -> None:
+def write_dir(dest: str, files: dict[str, bytes], links: dict[str, str]) -> None:
+    """Write ``files`` and ``links`` (relative path -> bytes or link target) into the new directory ``dest``."""
     os.mkdir(dest, 0o755)
     try:
         for rel, data in sorted(files.items()):

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from probes import bootlog
 from probes import bootlog_events as ev
-from probes.bootlog import DMESG_PATH, BootLog, kmsg_record_to_dmesg, parse_boot_log, read_boot_log, read_boot_log_text
+from probes.bootlog import DMESG_PATH, BootLog, parse_boot_log, read_boot_log, read_boot_log_text
+from probes.kmsg import kmsg_record_to_dmesg
 from probes.reading import ParseError, Status
 from probes.root import Root, open_root
 from probes.srat import SRAT_PATH, parse_srat, read_srat

@@ -133,7 +133,7 @@ def test_missing_and_foreign_paths(tmp_path):
             pass
     assert err.value.code == 3
     (tmp_path / "plain.txt").write_text("x")
-    with pytest.raises(RootError, match="not a directory or a .tar.gz") as err:
+    with pytest.raises(RootError, match="plain.txt: no line a Linux kernel prints: not a boot log") as err:
         with open_root(str(tmp_path / "plain.txt")):
             pass
     assert err.value.code == 2

@@ -6,10 +6,10 @@ import argparse
 from observer.errors import EXIT_CANNOT_TELL, EXIT_OK, CommandError
 from observer.facts import gather
 from observer.model.boot import predict
+from observer.logcheck import boot_prediction, explain_lines
 from observer.model.explain import explain
 from observer.output import print_json
 from observer.plan import plan_json, plan_lines
-from probes import bootlog_events as ev
 from probes.bootlog import BootLog
 from probes.root import Root
 from probes.zoneinfo import read_zoneinfo
@@ -60,13 +60,16 @@ def run(args: argparse.Namespace, root: Root) -> int:
         return EXIT_OK
     if args.explain:
         log = facts.bootlog
-        early = [(e.node, e.start, e.end) for e in log.of(ev.EarlyNodeRange)] if log else []
-        movable = log.movable_zone_start if log and log.of(ev.ZoneRange) else None
         same_line = args.cmdline is None
-        by_rule = log_phases(log) if log and same_line else None
-        for line in explain(pred, early if early and same_line else None, movable if same_line else None,
-                            by_rule):
+        for line in explain(pred, log_phases(log) if log and same_line else None):
             print(line)
+        if log is None:
+            print("against the kernel's own zone lines:\n  no boot log: nothing to compare")
+        elif not same_line:
+            print("against the kernel's own zone lines:\n  not compared: --cmdline is not the recorded boot's")
+        else:
+            for line in explain_lines(boot_prediction(facts.inputs)[0], log):
+                print(line)
         return EXIT_OK
     today = read_zoneinfo(root)
     for line in plan_lines(pred, today.value if today.ok else None):

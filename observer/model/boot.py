@@ -23,6 +23,8 @@ class Prediction:
     blocks: tuple[hotplug.BlockPrediction, ...]
     kernel_nodes: frozenset[int]
     trace: Trace
+    #: The zone limits free_area_init prints as 'Zone ranges:' (None when not replayed).
+    arch: zones.ArchZones | None = None
 
     @property
     def assumptions(self) -> list[str]:
@@ -113,7 +115,7 @@ def predict(inputs: ModelInputs, zone_seen: Callable[[int], str | None] | None =
               if inputs.blocks else [])
     final = [zones.ZoneLayout(n, zones.ZONES[z], lz.start if lz.spanned else 0, lz.spanned, lz.present)
              for n in sorted(live) for z, lz in sorted(live[n].items())]
-    return Prediction(inputs.release, tuple(final), zmp, tuple(blocks), frozenset(nodes.kernel_nodes), trace)
+    return Prediction(inputs.release, tuple(final), zmp, tuple(blocks), frozenset(nodes.kernel_nodes), trace, az)
 
 
 def _online_nodes(mb: memblock.Memblock, nodes: numa.NumaResult, min_size: int, trace: Trace) -> list[int]:

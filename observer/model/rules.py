@@ -155,7 +155,9 @@ def ruleset_for(release: str | None) -> tuple[RuleSet, str | None]:
         verified=note is None,
         percent=series >= (4, 17),
         mirror_needs_mirror=series >= (6, 2),
-        zmp_past_end_reset=series >= (5, 10),
+        # ddbc84f3f595 went to the 5.10.y stable series too: Debian's 5.10.262 prints no Movable
+        # start for a node wholly below it (recordings/5.10/kernelcore_2g: no 'Node 0:' line).
+        zmp_past_end_reset=series >= (5, 18) or series == (5, 10),
         cleanup_to_dram=series >= (6, 12),
         reserve_low_1m=series >= (5, 13),
         node_min_size=(4 << 20) if series < (6, 7) else 0,
