@@ -199,8 +199,10 @@ def _e820_change(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.E820Change(n, t, m.group(1), *_range(m.group(2), m.group(3), n), old, new)
 
 
-@_on("ACPI", rf"ACPI: SRAT: Node (\d+) PXM (\d+) {_MEM}( hotplug)?( non-volatile)?\s*$")
+@_on("ACPI SRAT", rf"(?:ACPI: )?SRAT: Node (\d+) PXM (\d+) {_MEM}( hotplug| Hot Pluggable)?( non-volatile)?\s*$")
 def _srat_memory(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    """acpi_numa_memory_affinity_init: 'ACPI: SRAT: ...' since the move to drivers/acpi/numa/srat.c
+    (pr_fmt "ACPI: "); arch/x86/mm/srat.c printed 'SRAT: ...' (3.10, 4.4), ' Hot Pluggable' in 3.9/3.10."""
     return ev.SratMemory(n, t, int(m.group(1)), int(m.group(2)), *_range(m.group(3), m.group(4), n),
                          bool(m.group(5)), bool(m.group(6)))
 
@@ -328,6 +330,11 @@ def _initmem(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.InitmemSetup(n, t, int(m.group(1)), *_range(m.group(2), m.group(3), n))
 
 
+@_on("On", r"On node (\d+) totalpages: (\d+)")
+def _node_totalpages(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    return ev.NodeTotalPages(n, t, int(m.group(1)), int(m.group(2)))
+
+
 @_on("On", r"On node (\d+), zone (\w+): (\d+) pages in unavailable ranges")
 def _unavailable(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.UnavailablePages(n, t, int(m.group(1)), m.group(2), int(m.group(3)))
@@ -344,7 +351,7 @@ def _totals(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.MemoryTotals(n, t, int(m.group(1)) << 10, int(m.group(2)) << 10, reserved)
 
 
-@_on("last_pfn", rf"last_pfn = ({_HEX}) max_arch_pfn = ({_HEX})")
+@_on("last_pfn e820", rf"(?:e820: )?last_pfn = ({_HEX}) max_arch_pfn = ({_HEX})")  # 'e820: ' until 4.x
 def _last_pfn(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.LastPfn(n, t, int(m.group(1), 16), int(m.group(2), 16))
 
@@ -356,6 +363,8 @@ _BLOCK_HEADERS = {"Zone ranges:": "zones", "Movable zone start for each node": "
 _ZONE = re.compile(rf"\s+(\w+)\s+(?:\[mem ({_HEX})-({_HEX})\]|(empty))\s*$")
 _MOVABLE = re.compile(rf"\s+Node (\d+): ({_HEX})\s*$")
 _EARLY = re.compile(rf"\s+node\s+(\d+): {_MEM}")
+#: Under 'On node N totalpages' (free_area_init_core, zone_pcp_init, init_unavailable_range).
+_ZONE_PAGES = re.compile(r"\s+(\w+) zone: (\d+) pages(, LIFO batch:\d+| in unavailable ranges)\s*$")
 _REGION = re.compile(rf"\s+(memory|reserved|physmem)\[(0x[0-9a-f]+)\]\s+\[({_HEX})-({_HEX})\], "
                      rf"{_HEX} bytes(?: on node (\d+))? flags: (0x[0-9a-f]+|[A-Z_|]+)")
 #: Flag names newer kernels print instead of hex (include/linux/memblock.h enum memblock_flags).
@@ -372,6 +381,11 @@ def _indented(block: str, msg: str, n: int, t: int | None) -> ev.Event | None:
         return ev.MovableZoneStart(n, t, int(m.group(1)), int(m.group(2), 16))
     if block == "early" and (m := _EARLY.match(msg)):
         return ev.EarlyNodeRange(n, t, int(m.group(1)), *_range(m.group(2), m.group(3), n))
+    if block.startswith("pages ") and (m := _ZONE_PAGES.match(msg)):
+        node, zone, pages = int(block[6:]), m.group(1), int(m.group(2))
+        if m.group(3).startswith(","):
+            return ev.ZonePresentPages(n, t, node, zone, pages)
+        return ev.UnavailablePages(n, t, node, zone, pages)
     if block == "memblock" and (m := _REGION.match(msg)):
         flags = m.group(6)
         if flags.startswith("0x"):
@@ -440,7 +454,9 @@ def parse_boot_log(text: str) -> BootLog:
             continue
         for pattern, build in _HANDLERS.get(key, ()):
             if m := pattern.match(msg):
-                events.append(build(m, n, usec))
+                events.append(event := build(m, n, usec))
+                if isinstance(event, ev.NodeTotalPages):
+                    block = f"pages {event.node}"  # the zone lines that follow name no node
                 break
     complete, reason = _completeness(events, seen_first, first_usec, first_msg)
     return BootLog(tuple(events), complete, reason)

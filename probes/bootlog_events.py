@@ -340,6 +340,27 @@ class UnavailablePages(Event):
 
 
 @dataclass(frozen=True)
+class NodeTotalPages(Event):
+    """``On node 0 totalpages: 4104502``: the node's present pages (calculate_node_totalpages,
+    KERN_DEBUG; seen in logs of 3.10 to 5.11, absent from linux-next of June 2021 and 5.15 on)."""
+
+    kind: ClassVar[str] = "node_totalpages"
+    node: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class ZonePresentPages(Event):
+    """``  DMA zone: 3997 pages, LIFO batch:0`` under ``On node N totalpages``: the zone's
+    present pages (zone_pcp_init from free_area_init_core; printed with the line above)."""
+
+    kind: ClassVar[str] = "zone_present_pages"
+    node: int
+    zone: str
+    pages: int
+
+
+@dataclass(frozen=True)
 class MemAutoInit(Event):
     """``mem auto-init: stack:all(zero), heap alloc:on, heap free:off``: the raw settings."""
 
