@@ -89,14 +89,28 @@ def srat_from_log(log: BootLog) -> SratInfo:
                     tuple(SratMemoryRange(m.pxm, m.start, m.end, True, m.hotplug) for m in log.of(ev.SratMemory)))
 
 
-def _kernel_e820_ops(log: BootLog) -> tuple[E820Op, ...]:
-    """The kernel's own e820 edits: those logged after the user-defined map (mem=/memmap= edits
-    come before it), or all of them when there is no user-defined map."""
+def _kernel_e820_ops(log: BootLog, notes: list[str]) -> tuple[E820Op, ...]:
+    """The kernel's own e820 edits that reach memblock.memory: those logged after the
+    user-defined map (mem=/memmap= edits come before it) and before the last ``last_pfn`` line.
+
+    setup_arch (arch/x86/kernel/setup.c, 3.10 to 7.x) prints ``last_pfn`` from
+    e820__end_of_ram_pfn / e820__end_of_low_ram_pfn after trim_bios_range and the MTRR trim,
+    and then builds memblock.memory (e820__memblock_setup; memblock_x86_fill in 3.10); later
+    edits (efi_mem_reserve for ESRT/MOKvar, EFI boot-services and BGRT reservations) change
+    only the e820 table and memblock.reserved. The ``e820: update`` lines are KERN_DEBUG: a
+    log without any is taken to have lost them, and trim_bios_range's edits are assumed."""
     events = list(log.events)
+    changes = [i for i, e in enumerate(events) if isinstance(e, ev.E820Change)]
+    if not changes:
+        notes.append("boot log has no 'e820: update/remove' lines (KERN_DEBUG not captured): the kernel's "
+                     "own e820 edits assumed (page 0 reserved, 0xa0000-0xfffff removed: trim_bios_range)")
+        return DEFAULT_KERNEL_OPS
     user = [i for i, e in enumerate(events) if isinstance(e, ev.E820Table) and e.origin == "user"]
     first = user[-1] if user else 0
+    last_pfn = [i for i, e in enumerate(events) if isinstance(e, ev.LastPfn)]
+    end = last_pfn[-1] if last_pfn else len(events)
     return tuple(E820Op(e.start, e.end, e.old_type or None, e.new_type)
-                 for e in events[first:] if isinstance(e, ev.E820Change))
+                 for e in events[first:end] if isinstance(e, ev.E820Change))
 
 
 def gather(root: Root, cmdline: str | None = None,
@@ -129,7 +143,7 @@ def gather(root: Root, cmdline: str | None = None,
     ops = DEFAULT_KERNEL_OPS
     if log is not None and log.e820_map:
         firmware = tuple(E820Entry(e.start, e.end, e.type) for e in log.e820_map)
-        ops = _kernel_e820_ops(log)
+        ops = _kernel_e820_ops(log, notes)
     else:
         mm_r = root.once(read_memmap)
         if mm_r.ok and mm_r.value:

@@ -116,18 +116,9 @@ def _movable_starts(pred: Prediction, log: BootLog, cite: Cite) -> list[Mismatch
 
 
 def _printed_counts(log: BootLog) -> tuple[dict[int, ev.NodeTotalPages], dict[tuple[int, str, str], ev.ZonePages]]:
-    """The page counts kernels up to 5.13 print: per node, and per (node, zone, what) (a zone line
-    belongs to the 'On node N totalpages' line before it)."""
-    totals: dict[int, ev.NodeTotalPages] = {}
-    per_zone: dict[tuple[int, str, str], ev.ZonePages] = {}
-    node = None
-    for e in log.events:
-        if isinstance(e, ev.NodeTotalPages):
-            node = e.node
-            totals[node] = e
-        elif isinstance(e, ev.ZonePages) and node is not None:
-            per_zone[(node, e.zone, e.what)] = e
-    return totals, per_zone
+    """The page counts kernels up to 5.13 print: per node, and per (node, zone, what)."""
+    return ({e.node: e for e in log.of(ev.NodeTotalPages)},
+            {(e.node, e.zone, e.what): e for e in log.of(ev.ZonePages)})
 
 
 def kernel_zones(pred: Prediction, log: BootLog) -> ZoneInfo:

@@ -115,8 +115,10 @@ def _e820_change(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.E820Change(n, t, m.group(1), *_range(m.group(2), m.group(3), n), old, new)
 
 
-@_on("ACPI", rf"ACPI: SRAT: Node (\d+) PXM (\d+) {_MEM}( hotplug)?( non-volatile)?\s*$")
+@_on("ACPI SRAT", rf"(?:ACPI: )?SRAT: Node (\d+) PXM (\d+) {_MEM}( hotplug| Hot Pluggable)?( non-volatile)?\s*$")
 def _srat_memory(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    """acpi_numa_memory_affinity_init: 'ACPI: SRAT: ...' since the move to drivers/acpi/numa/srat.c
+    (pr_fmt "ACPI: "); arch/x86/mm/srat.c printed 'SRAT: ...' (3.10, 4.4), ' Hot Pluggable' in 3.9/3.10."""
     return ev.SratMemory(n, t, int(m.group(1)), int(m.group(2)), *_range(m.group(3), m.group(4), n),
                          bool(m.group(5)), bool(m.group(6)))
 
@@ -259,11 +261,6 @@ def _node_totalpages(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.NodeTotalPages(n, t, int(m.group(1)), int(m.group(2)))
 
 
-@_on("DMA DMA32 Normal Movable Device", r"(\w+) zone: (\d+) pages(?:(, LIFO batch:)| used for memmap)")
-def _zone_pages(m: re.Match[str], n: int, t: int | None) -> ev.Event:
-    return ev.ZonePages(n, t, m.group(1), int(m.group(2)), "present" if m.group(3) else "memmap")
-
-
 @_on("mem", r"mem auto-init: (.*?)\s*$")
 def _auto_init(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.MemAutoInit(n, t, m.group(1))
@@ -275,7 +272,7 @@ def _totals(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.MemoryTotals(n, t, int(m.group(1)) << 10, int(m.group(2)) << 10, reserved)
 
 
-@_on("last_pfn", rf"last_pfn = ({_HEX}) max_arch_pfn = ({_HEX})")
+@_on("last_pfn e820", rf"(?:e820: )?last_pfn = ({_HEX}) max_arch_pfn = ({_HEX})")  # 'e820: ' until 4.x
 def _last_pfn(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.LastPfn(n, t, int(m.group(1), 16), int(m.group(2), 16))
 
@@ -287,6 +284,8 @@ _BLOCK_HEADERS = {"Zone ranges:": "zones", "Movable zone start for each node": "
 _ZONE = re.compile(rf"\s+(\w+)\s+(?:\[mem ({_HEX})-({_HEX})\]|(empty))\s*$")
 _MOVABLE = re.compile(rf"\s+Node (\d+): ({_HEX})\s*$")
 _EARLY = re.compile(rf"\s+node\s+(\d+): {_MEM}")
+#: Under 'On node N totalpages' (free_area_init_core, zone_pcp_init, init_unavailable_range).
+_ZONE_PAGES = re.compile(r"\s+(\w+) zone: (\d+) pages(, LIFO batch:\d+| in unavailable ranges| used for memmap)\s*$")
 _REGION = re.compile(rf"\s+(memory|reserved|physmem)\[(0x[0-9a-f]+)\]\s+\[({_HEX})-({_HEX})\], "
                      rf"{_HEX} bytes(?: on node (\d+))? flags: (0x[0-9a-f]+|[A-Z_|]+)")
 #: Flag names newer kernels print instead of hex (include/linux/memblock.h enum memblock_flags).
@@ -303,6 +302,11 @@ def _indented(block: str, msg: str, n: int, t: int | None) -> ev.Event | None:
         return ev.MovableZoneStart(n, t, int(m.group(1)), int(m.group(2), 16))
     if block == "early" and (m := _EARLY.match(msg)):
         return ev.EarlyNodeRange(n, t, int(m.group(1)), *_range(m.group(2), m.group(3), n))
+    if block.startswith("pages ") and (m := _ZONE_PAGES.match(msg)):
+        node, zone, pages = int(block[6:]), m.group(1), int(m.group(2))
+        if m.group(3).startswith(" in"):
+            return ev.UnavailablePages(n, t, node, zone, pages)
+        return ev.ZonePages(n, t, node, zone, pages, "present" if m.group(3).startswith(",") else "memmap")
     if block == "memblock" and (m := _REGION.match(msg)):
         flags = m.group(6)
         if flags.startswith("0x"):
@@ -317,7 +321,7 @@ def _indented(block: str, msg: str, n: int, t: int | None) -> ev.Event | None:
 
 
 #: What marks an indented line as an item of its block (a range or a node), which must parse.
-_BLOCK_ITEM = {"zones": "[mem", "movable": "Node", "early": "[mem", "memblock": "\x00"}
+_BLOCK_ITEM = {"zones": "[mem", "movable": "Node", "early": "[mem"}
 #: Message starts of the lines the model is built from: one that none of its patterns reads is
 #: refused with its line number rather than dropped (a format movcheck has not seen).
 _KNOWN_KINDS = ("BIOS-e820: [mem", "user: [mem", "modified: [mem", "reserve setup_data: [mem",
@@ -359,7 +363,7 @@ def _event(msg: str, n: int, usec: int | None, block: str) -> tuple[ev.Event | N
     if msg[:1] == " " or msg[:1] == "\t":
         if block and (event := _indented(block, msg, n, usec)) is not None:
             return event, block
-        if block and _BLOCK_ITEM[block] in msg:
+        if block and _BLOCK_ITEM.get(block, "\x00") in msg:
             raise ParseError(f"line {n}: a '{block}' line movcheck cannot read: {msg.strip()[:80]!r}")
         msg = msg.lstrip()  # e.g. '    NODE_DATA(2) on node 1'
     else:
@@ -374,7 +378,10 @@ def _event(msg: str, n: int, usec: int | None, block: str) -> tuple[ev.Event | N
         return _memblock(msg, n, usec), block
     for pattern, build in _HANDLERS.get(key, ()):
         if m := pattern.match(msg):
-            return build(m, n, usec), block
+            event = build(m, n, usec)
+            if isinstance(event, ev.NodeTotalPages):  # the zone lines that follow name no node
+                return event, f"pages {event.node}"
+            return event, block
     _refuse_known_kind(msg, n)
     return None, block
 

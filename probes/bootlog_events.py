@@ -342,8 +342,8 @@ class UnavailablePages(Event):
 
 @dataclass(frozen=True)
 class NodeTotalPages(Event):
-    """``On node 0 totalpages: 1048446``: a node's present pages (calculate_node_totalpages,
-    KERN_DEBUG up to 5.13)."""
+    """``On node 0 totalpages: 4104502``: the node's present pages (calculate_node_totalpages,
+    KERN_DEBUG; seen in logs of 3.10 to 5.11, absent from linux-next of June 2021 and 5.15 on)."""
 
     kind: ClassVar[str] = "node_totalpages"
     node: int
@@ -352,11 +352,13 @@ class NodeTotalPages(Event):
 
 @dataclass(frozen=True)
 class ZonePages(Event):
-    """``  DMA zone: 3998 pages, LIFO batch:0`` (``what`` 'present': zone_pcp_init) or
-    ``  Normal zone: 4096 pages used for memmap`` ('memmap': free_area_init_core), printed at
-    KERN_DEBUG up to 5.13 after their node's ``On node N totalpages`` line."""
+    """A zone line under ``On node N totalpages`` (free_area_init_core, KERN_DEBUG): ``what`` is
+    'present' for ``  DMA zone: 3997 pages, LIFO batch:0`` (zone_pcp_init: the zone's present
+    pages) or 'memmap' for ``  Normal zone: 4096 pages used for memmap``; ``node`` is the node of
+    the line above, as the zone lines name none."""
 
     kind: ClassVar[str] = "zone_pages"
+    node: int
     zone: str
     pages: int
     what: str

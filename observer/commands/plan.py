@@ -51,8 +51,8 @@ def log_phases(log: BootLog) -> dict[str, list[str]]:
 
 def run(args: argparse.Namespace, root: Root) -> int:
     facts = gather(root, args.cmdline)
-    if not facts.inputs.firmware_e820:
-        raise CommandError("cannot predict: " + "; ".join(facts.missing), EXIT_CANNOT_TELL)
+    if facts.cannot_predict:  # the same rule as check's: a missing input is named, not guessed
+        raise CommandError("cannot predict: " + facts.cannot_predict, EXIT_CANNOT_TELL)
     pred = predict(facts.inputs)
     if args.json:
         print_json(plan_json(pred, args.cmdline if args.cmdline is not None else
@@ -74,6 +74,4 @@ def run(args: argparse.Namespace, root: Root) -> int:
     today = read_zoneinfo(root)
     for line in plan_lines(pred, today.value if today.ok else None):
         print(line)
-    for m in facts.missing:
-        print(f"missing: {m}")
     return EXIT_OK
