@@ -6,8 +6,10 @@ tests/data/bootlog; the forms are made as the real tools print them (tests/logfo
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
+import lzma
 import os
 import re
 import shutil
@@ -222,3 +224,12 @@ def test_a_hostile_sosreport_archive_is_refused(tmp_path: Path) -> None:
         tar.addfile(info, io.BytesIO(data))
     code, _, err = _run("check", "--root", str(arg))
     assert code == 2 and "leaves the recording; refused" in err
+
+
+@pytest.mark.parametrize("suffix", ["gz", "xz"])
+def test_a_compressed_log_is_read(suffix: str, tmp_path: Path) -> None:
+    pack = {"gz": gzip.compress, "xz": lzma.compress}[suffix]
+    path = tmp_path / f"kern.log.{suffix}"
+    path.write_bytes(pack(journal(_log_of(PER_SERIES[0])).encode()))
+    code, out, err = _run("check", "--root", str(path))
+    assert code == 0 and "input: boot log (journalctl -k export)" in err
