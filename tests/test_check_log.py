@@ -126,7 +126,7 @@ def test_a_log_without_the_zone_lines_cannot_tell_and_says_which(tmp_path: Path)
         r"Zone ranges|^\S+\s+(DMA|DMA32|Normal|Device)\s|Early memory node|\s+node\s+\d+: \[mem", ln)]
     code, _, err = _run("check", "--root", _handed(tmp_path, "\n".join(kept) + "\n"))
     assert code == 3
-    assert "the boot log lacks the kernel's 'Zone ranges:' and 'Early memory node ranges' lines" in err
+    assert "the boot log lacks the kernel's 'Zone ranges:', 'Early memory node ranges' lines" in err
 
 
 def test_a_rotated_log_cannot_tell_and_says_why(tmp_path: Path) -> None:
@@ -134,7 +134,9 @@ def test_a_rotated_log_cannot_tell_and_says_why(tmp_path: Path) -> None:
     first = next(i for i, ln in enumerate(lines) if not ln.startswith("[    0.000000]"))
     code, _, err = _run("check", "--root", _handed(tmp_path, "".join(lines[first:])))
     assert code == 3
-    assert "cannot tell" in err and "ring buffer rotated" in err and err.count("\n") == 2
+    assert err.splitlines()[-1].startswith("movcheck check: cannot tell: the boot log lacks the kernel's "
+                                          "'Linux version', 'Command line', 'BIOS-e820', ")
+    assert "ring buffer rotated" in err and err.count("\n") == 2
 
 
 @pytest.mark.parametrize("data, problem", [
