@@ -11,6 +11,7 @@ from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXI
 from observer.facts import Facts, gather
 from observer.logcheck import Cite, check_log, missing_lines
 from observer.output import print_json
+from probes import bootlog_events as ev
 from probes.bootlog import DMESG_PATH, read_boot_log, read_boot_log_text
 from probes.memory_blocks import read_memory_blocks
 from probes.reading import Status
@@ -24,15 +25,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
+#: Inputs the prediction takes from the boot log when no other file gives them: gather's name
+#: for the input, and the kernel's line that carries it.
+FROM_THE_LOG = (("kernel release", "'Linux version'", ev.KernelRelease),
+                ("command line", "'Command line'", ev.CommandLine),
+                ("firmware memory map", "'BIOS-e820'", ev.E820Entry))
+
+
 def _cannot_tell(facts: Facts) -> str:
-    """Why the prediction or the log comparison cannot be made ("" when both can)."""
+    """Why the prediction or the log comparison cannot be made ("" when both can): the kernel's
+    lines the log lacks, then any other input missing."""
     log = facts.bootlog
-    why = facts.cannot_predict
-    if log is not None and not why and (missing := missing_lines(log)):
-        why = f"the boot log lacks the kernel's {' and '.join(missing)} lines"
-    if why and log is not None and not log.complete:
-        why += f" ({log.incomplete_reason})"
-    return why
+    if log is None:
+        return facts.cannot_predict
+    lacks, others = [], []
+    for m in facts.missing or ((facts.cannot_predict,) if facts.cannot_predict else ()):
+        line = next((name for what, name, cls in FROM_THE_LOG if m.startswith(what) and not log.of(cls)), None)
+        if line is not None:
+            lacks.append(line)
+        else:
+            others.append(m)
+    lacks += missing_lines(log)
+    why = "; ".join(others + ([f"the boot log lacks the kernel's {', '.join(lacks)} lines"] if lacks else []))
+    return f"{why} ({log.incomplete_reason})" if why and not log.complete else why
 
 
 def _log_file(root: Root) -> tuple[str, Callable[[int], int]]:
