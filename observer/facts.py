@@ -89,14 +89,37 @@ def srat_from_log(log: BootLog) -> SratInfo:
                     tuple(SratMemoryRange(m.pxm, m.start, m.end, True, m.hotplug) for m in log.of(ev.SratMemory)))
 
 
-def _kernel_e820_ops(log: BootLog) -> tuple[E820Op, ...]:
-    """The kernel's own e820 edits: those logged after the user-defined map (mem=/memmap= edits
-    come before it), or all of them when there is no user-defined map."""
+#: Events printed only after e820__memblock_setup (reserve_initrd, the ACPI table walk, SRAT,
+#: zone sizing): the boundary when the log has no ``last_pfn`` line.
+_AFTER_MEMBLOCK = (ev.Ramdisk, ev.AcpiTableUpgrade, ev.AcpiTable, ev.SratCpu, ev.SratMemory, ev.ZoneRange)
+
+
+def memblock_setup_index(log: BootLog) -> int:
+    """Where arch/x86/kernel/setup.c setup_arch calls e820__memblock_setup, as an index into the
+    log's events: right after its last ``last_pfn`` line (e820__end_of_ram_pfn, then
+    e820__end_of_low_ram_pfn: only find_smp_config, early_alloc_pgt_buf and reserve_brk lie
+    between, none of which edits e820), else before the first event printed after it."""
+    events = log.events
+    last = [i for i, e in enumerate(events) if isinstance(e, ev.LastPfn)]
+    if last:
+        return last[-1] + 1
+    return next((i for i, e in enumerate(events) if isinstance(e, _AFTER_MEMBLOCK)), len(events))
+
+
+def _e820_ops(log: BootLog) -> tuple[tuple[E820Op, ...], tuple[E820Op, ...]]:
+    """The kernel's own e820 edits, split at e820__memblock_setup: (those memblock.memory is built
+    from, those made later). The first part starts after the user-defined map (mem=/memmap= edits
+    come before it). Later edits (efi_mem_reserve -> arch/x86/platform/efi/quirks.c
+    efi_arch_mem_reserve for the BGRT image or ESRT, which memblock_reserve()s the range) change
+    e820_table only: present pages keep them."""
     events = list(log.events)
     user = [i for i, e in enumerate(events) if isinstance(e, ev.E820Table) and e.origin == "user"]
-    first = user[-1] if user else 0
-    return tuple(E820Op(e.start, e.end, e.old_type or None, e.new_type)
-                 for e in events[first:] if isinstance(e, ev.E820Change))
+    first, setup = (user[-1] if user else 0), memblock_setup_index(log)
+
+    def ops(part: list[ev.Event]) -> tuple[E820Op, ...]:
+        return tuple(E820Op(e.start, e.end, e.old_type or None, e.new_type)
+                     for e in part if isinstance(e, ev.E820Change))
+    return ops(events[first:setup]), ops(events[max(first, setup):])
 
 
 def gather(root: Root, cmdline: str | None = None,
@@ -126,10 +149,10 @@ def gather(root: Root, cmdline: str | None = None,
         missing.append("command line (proc/cmdline)")
 
     firmware: tuple[E820Entry, ...] = ()
-    ops = DEFAULT_KERNEL_OPS
+    ops, late_ops = DEFAULT_KERNEL_OPS, ()
     if log is not None and log.e820_map:
         firmware = tuple(E820Entry(e.start, e.end, e.type) for e in log.e820_map)
-        ops = _kernel_e820_ops(log)
+        ops, late_ops = _e820_ops(log)
     else:
         mm_r = root.once(read_memmap)
         if mm_r.ok and mm_r.value:
@@ -185,7 +208,7 @@ def gather(root: Root, cmdline: str | None = None,
                            bs)
     options = options_from(recorded) if recorded is not None else Options()
     inputs = ModelInputs(release, firmware, options, ops, srat, tuple(reservations), blocks, hp,
-                         assumptions=tuple(notes))
+                         late_e820_ops=late_ops, assumptions=tuple(notes))
     if cmdline is not None:
         inputs = what_if(inputs, options_from(parse_cmdline(cmdline)))
     return Facts(inputs, recorded, log, tuple(missing))

@@ -84,6 +84,10 @@ def predict(inputs: ModelInputs, zone_seen: Callable[[int], str | None] | None =
     max_pfn = memblock.end_of_ram_pfn(table)
     mb = memblock.memblock_from_e820(table)
     trace.step("e820-memblock", f"memblock.memory: {len(mb.regions)} regions", mb)
+    if inputs.late_e820_ops:
+        trace.step("e820-late", "e820 edits after e820__memblock_setup, memblock.memory unchanged: " + ", ".join(
+            f"[mem {op.start:#x}-{op.end - 1:#x}] {op.old_type or 'any'} ==> {op.new_type or 'removed'}"
+            for op in inputs.late_e820_ops), mb)
     trace.step("max-pfn", f"max_pfn = {max_pfn:#x}", mb)
     reserved = early_reservations(inputs, mb, trace)
     nodes = numa.build_nodes(mb, inputs.srat, opts.numa_off, max_pfn, reserved, trace)
