@@ -349,6 +349,11 @@ def _last_pfn(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.LastPfn(n, t, int(m.group(1), 16), int(m.group(2), 16))
 
 
+@_on("efi", r"efi: EFI v(\S+) by (.+?)\s*$")
+def _efi(m: re.Match[str], n: int, t: int | None) -> ev.Event:
+    return ev.EfiFirmware(n, t, m.group(1), m.group(2))
+
+
 # --- indented lines, read in the block their header opened -----------------------------
 
 _BLOCK_HEADERS = {"Zone ranges:": "zones", "Movable zone start for each node": "movable",

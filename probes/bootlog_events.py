@@ -379,5 +379,15 @@ class EarlyAllocation(Event):
     memblock: bool
 
 
+@dataclass(frozen=True)
+class EfiFirmware(Event):
+    """``efi: EFI v2.70 by EDK II`` (drivers/firmware/efi/efi.c efi_systab_report_header, from
+    efi_init in setup_arch): the kernel booted through UEFI. No such line on a BIOS boot."""
+
+    kind: ClassVar[str] = "efi_firmware"
+    version: str
+    vendor: str
+
+
 #: Events that reserve memory early; the model's inputs next to memblock=debug calls.
 RESERVATIONS = (Ramdisk, Crashkernel, AcpiTableReserved, NodeData)
