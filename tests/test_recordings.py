@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from probes import capture
+from probes.firmware import firmware_from
+from probes.bootlog import parse_boot_log
 from probes.srat import parse_srat
-from tests.lab.recording import RECORDINGS, Member, unpack
+from tests.lab.recording import RECORDINGS, Member, series_dir, split_series_dir, unpack
 from tests.lab.scenario import SCENARIOS, loads
 
 CAPTURES = sorted(RECORDINGS.glob("*/*.tar.gz"))
@@ -31,16 +33,20 @@ def _scenario(path: Path, members: dict[str, Member]):
     return loads(_text(members, "lab/scenario.toml"), path.name.removesuffix(".tar.gz"))
 
 
-def test_enough_captures_on_both_kernels() -> None:
+def test_enough_captures_on_both_kernels_and_firmwares() -> None:
     assert len(CAPTURES) >= 48
-    assert {p.parent.name for p in CAPTURES} == {"6.1", "6.12"}
+    assert {"6.1", "6.12", "6.1-uefi"} <= {p.parent.name for p in CAPTURES}
 
 
 def test_every_scenario_recorded_on_its_kernels() -> None:
+    """A series/firmware folder, once recorded, holds every scenario meant for it: the scenario
+    names the series and does not pin the other firmware (``firmware = "seabios"``: the file says why)."""
+    folders = {p.name for p in RECORDINGS.iterdir() if p.is_dir()}
     for path in sorted(SCENARIOS.glob("*.toml")):
         sc = loads(path.read_text(), path.stem)
-        for series in sc.kernels:
-            assert (RECORDINGS / series / f"{sc.name}.tar.gz").exists(), f"{sc.name} not recorded on {series}"
+        for folder in (series_dir(s, fw) for s in sc.kernels for fw in sc.firmwares):
+            if folder in folders:
+                assert (RECORDINGS / folder / f"{sc.name}.tar.gz").exists(), f"{sc.name} not recorded in {folder}"
 
 
 def test_recording_matches_current_scenario_file(cap) -> None:
@@ -54,7 +60,22 @@ def test_kernel_release_and_series(cap) -> None:
     path, members = cap
     release = _text(members, "lab/kernel-release").strip()
     assert _text(members, "proc/sys/kernel/osrelease").strip() == release
-    assert release.startswith(path.parent.name + ".")
+    assert release.startswith(split_series_dir(path.parent.name)[0] + ".")
+
+
+def test_firmware_told_by_the_machine_facts(cap) -> None:
+    """The firmware the lab booted (lab/firmware, its folder) is the one the guest's own facts
+    show: sys/firmware/efi and the boot log's 'efi: EFI v' line (probes.firmware)."""
+    path, members = cap
+    booted = split_series_dir(path.parent.name)[1]
+    assert _text(members, "lab/firmware").strip() == booted if "lab/firmware" in members else booted == "seabios"
+    log = parse_boot_log(_text(members, capture.BOOT_LOG))
+    efi_dir = any(n.startswith("sys/firmware/efi/") for n in members)
+    assert efi_dir == (booted == "uefi")
+    for told in (firmware_from(efi_dir, log), firmware_from(False, log)):  # the log alone tells too
+        assert told is not None and told.kind == ("uefi" if booted == "uefi" else "bios")
+    if booted == "uefi":
+        assert firmware_from(efi_dir, log).describe() == "UEFI 2.70 (EDK II)"  # Debian 12's ovmf
 
 
 def test_injected_srat_round_trips(cap) -> None:
@@ -116,6 +137,10 @@ def test_boot_log_is_whole_and_matches_cmdline(cap) -> None:
     cmdline = _text(members, "proc/cmdline").strip()
     assert f"[    0.000000] Command line: {cmdline}" in log
     sc = _scenario(path, members)
+    if split_series_dir(path.parent.name)[1] == "uefi":
+        # OVMF's QEMU kernel loader (X86QemuLoadImageLib) names the initrd it hands the EFI stub.
+        assert cmdline.endswith(" initrd=initrd")
+        cmdline = cmdline.removesuffix(" initrd=initrd")
     assert cmdline.endswith(sc.cmdline) and "nokaslr" in cmdline
 
 

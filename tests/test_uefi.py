@@ -1,0 +1,79 @@
+"""UEFI boots (OVMF) against the model's EFI rules, on real logs and the lab's UEFI recordings.
+
+``k61-uefi-3node-efi-memblock-debug``: Debian 6.1.0-57 under Debian 12's OVMF, scenario
+hp_node2_movable_node with ``efi=debug memblock=debug`` added: the EFI memory map the stub
+turned into the e820 table, every memblock call of the boot, and the e820 edit that
+efi_mem_reserve made after memblock was built (the BGRT image).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from observer.facts import gather, memblock_setup_index
+from observer.model import memblock
+from observer.model.boot import predict
+from probes import bootlog_events as ev
+from probes.bootlog import parse_boot_log
+from probes.root import open_root
+from tests.lab.recording import RECORDINGS
+
+DATA = Path(__file__).parent / "data" / "bootlog"
+UEFI = sorted(RECORDINGS.glob("*-uefi/*.tar.gz"))
+
+
+def _id(p: Path) -> str:
+    return f"{p.parent.name}/{p.name[:-7]}"
+
+
+def test_efi_debug_log_memblock_is_built_before_the_late_e820_edit() -> None:
+    log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())
+    events = list(log.events)
+    cut = memblock_setup_index(log)
+    adds = [e for e in events if isinstance(e, ev.MemblockRange) and e.caller.startswith("e820__memblock_setup")]
+    assert adds and all(events.index(a) >= cut for a in adds)  # the boundary precedes every memblock_add
+    late = [e for e in events[cut:] if isinstance(e, ev.E820Change)]
+    assert [(e.start, e.end, e.old_type, e.new_type) for e in late] == [(0xBE000000, 0xBE009000, "usable", "reserved")]
+    # efi_mem_reserve: memblock_reserve() of the BGRT image, then efi_arch_mem_reserve's e820 update
+    before = [e for e in events[:events.index(late[0])] if isinstance(e, ev.MemblockRange)]
+    assert before[-2].func == "memblock_reserve" and before[-2].caller.startswith("efi_mem_reserve")
+    # memblock.memory as the kernel built it equals the model's, from the edits before the boundary
+    facts_ops = [e for e in events[:cut] if isinstance(e, ev.E820Change)]
+    table = memblock.from_entries(log.e820_map)
+    table = memblock.apply_ops(table, [memblock.E820Op(e.start, e.end, e.old_type or None, e.new_type)
+                                       for e in facts_ops])
+    model = [(r.start, r.end) for r in memblock.memblock_from_e820(table).regions]
+    dumped = [(r.start, r.end) for r in log.of(ev.MemblockRegion) if r.table == "memory"][:len(model)]
+    assert dumped == model
+    assert any(s <= late[0].start and late[0].end <= e for s, e in model)  # still memblock.memory
+
+
+def test_efi_debug_log_boot_services_are_reserved_not_removed() -> None:
+    """efi_reserve_boot_services memblock_reserve()s EFI boot-services code and data: RAM in e820
+    (the stub's setup_e820 gives them E820_TYPE_RAM), so present pages keep them."""
+    log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())
+    reserved = [e for e in log.of(ev.MemblockRange) if e.caller.startswith("efi_reserve_boot_services")]
+    ram = [(e.start, e.end) for e in log.e820_map if e.type == "usable"]
+    assert len(reserved) > 50
+    assert all(any(s <= r.start and r.end <= e for s, e in ram) for r in reserved)
+    assert not [e for e in log.of(ev.MemblockRange) if e.func == "memblock_remove"]
+
+
+@pytest.mark.parametrize("archive", UEFI, ids=_id)
+def test_uefi_recording_late_e820_edits_do_not_reach_present_pages(archive: Path) -> None:
+    """On each UEFI recording the late edits lie inside the kernel's own listing of memblock.memory
+    (its 'Early memory node ranges'); applying them before memblock, as a SeaBIOS-only model did,
+    would lose their pages from the present counts (test_model_recordings holds the model's
+    prediction equal to /proc/zoneinfo on these recordings)."""
+    with open_root(str(archive)) as root:
+        facts = gather(root)
+    inputs = facts.inputs
+    assert inputs.late_e820_ops, "OVMF reserves its BGRT image through efi_mem_reserve on every boot"
+    for op in inputs.late_e820_ops:
+        assert any(r.start <= op.start and op.end <= r.end for r in facts.bootlog.early_node_ranges)
+    naive = dataclasses.replace(inputs, kernel_e820_ops=inputs.kernel_e820_ops + inputs.late_e820_ops,
+                                late_e820_ops=())
+    lost = sum(z.present for z in predict(inputs).zones) - sum(z.present for z in predict(naive).zones)
+    assert lost == sum((op.end - op.start) >> 12 for op in inputs.late_e820_ops)
