@@ -178,6 +178,7 @@ def gather(root: Root, cmdline: str | None = None,
     if log is not None:
         reservations += [Reservation(r.start, r.end, "initrd") for r in log.of(ev.Ramdisk)]
         reservations += [Reservation(r.start, r.end, f"ACPI {r.signature}") for r in log.of(ev.AcpiTableReserved)]
+        reservations += efi_boot_services(log, notes if used is not None and used.movable_node else [])
     elif used is not None and srat is not None and any(m.hotpluggable for m in srat.memory) and (
             used.movable_node or used.movablemem_map.acpi):
         missing.append("boot log (var/log/dmesg): the initrd's place decides which hot-pluggable "
@@ -212,6 +213,24 @@ def gather(root: Root, cmdline: str | None = None,
     if cmdline is not None:
         inputs = what_if(inputs, options_from(parse_cmdline(cmdline)))
     return Facts(inputs, recorded, log, tuple(missing))
+
+
+#: EFI memory types arch/x86/platform/efi/quirks.c efi_reserve_boot_services memblock_reserve()s.
+EFI_BOOT_SERVICES = ("Boot Code", "Boot Data")
+
+
+def efi_boot_services(log: BootLog, notes: list[str]) -> list[Reservation]:
+    """EFI boot-services code and data: RAM in e820 (the stub's setup_e820 makes them
+    E820_TYPE_RAM), memblock_reserve()d by efi_reserve_boot_services right after
+    e820__memblock_setup and held until efi_free_boot_services, so they count in
+    numa_clear_kernel_node_hotplug (which acts with movable_node: ``notes`` gets the assumption when
+    the places are unknown). Their places are in the log only with ``efi=debug``."""
+    found = [Reservation(m.start, m.end, f"EFI {m.type}") for m in log.of(ev.EfiMemory) if m.type in EFI_BOOT_SERVICES]
+    if log.of(ev.EfiFirmware) and not log.of(ev.EfiMemory):
+        notes.append("UEFI boot: EFI boot-services memory is reserved until late (efi_reserve_boot_services) "
+                     "but its place is logged only with efi=debug; assumed to lie in nodes that hold other "
+                     "early reservations (OVMF: beside the initrd at the top of low RAM)")
+    return found
 
 
 def _kernel_image(root: Root, log: BootLog | None, notes: list[str]) -> list[Reservation]:

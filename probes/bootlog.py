@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator, TypeVar
 
+from probes import bootlog_efi
 from probes import bootlog_events as ev
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
@@ -67,8 +68,12 @@ class BootLog:
 
     @property
     def e820_map(self) -> list[ev.E820Entry]:
-        """The firmware's map (``BIOS-e820`` lines)."""
-        return [e for e in self.of(ev.E820Entry) if e.origin == "BIOS-e820"]
+        """The firmware's map: ``BIOS-e820`` lines, or the ``extended`` table that follows them when
+        the boot loader passed more entries than boot_params holds (the EFI stub's setup_e820 puts
+        the rest in SETUP_E820_EXT setup_data; arch/x86/kernel/e820.c e820__memory_setup_extended
+        appends them and prints the whole table)."""
+        extended = [e for e in self.of(ev.E820Entry) if e.origin == "extended"]
+        return extended or [e for e in self.of(ev.E820Entry) if e.origin == "BIOS-e820"]
 
     @property
     def user_map(self) -> list[ev.E820Entry]:
@@ -187,7 +192,8 @@ def e820_type_name(text: str, lineno: int) -> str:
     raise ParseError(f"line {lineno}: unknown e820 type {name!r}")
 
 
-@_on("BIOS-e820 user modified reserve", rf"(BIOS-e820|user|modified|reserve setup_data): {_MEM} (.+?)\s*$")
+@_on("BIOS-e820 user modified reserve extended",
+     rf"(BIOS-e820|user|modified|reserve setup_data|extended): {_MEM} (.+?)\s*$")
 def _e820_entry(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.E820Entry(n, t, m.group(1), *_range(m.group(2), m.group(3), n), e820_type_name(m.group(4), n))
 
@@ -349,9 +355,8 @@ def _last_pfn(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.LastPfn(n, t, int(m.group(1), 16), int(m.group(2), 16))
 
 
-@_on("efi", r"efi: EFI v(\S+) by (.+?)\s*$")
-def _efi(m: re.Match[str], n: int, t: int | None) -> ev.Event:
-    return ev.EfiFirmware(n, t, m.group(1), m.group(2))
+for _keys, _pattern, _build in bootlog_efi.HANDLERS:
+    _on(_keys, _pattern)(_build)
 
 
 # --- indented lines, read in the block their header opened -----------------------------

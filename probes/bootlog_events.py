@@ -389,5 +389,18 @@ class EfiFirmware(Event):
     vendor: str
 
 
+@dataclass(frozen=True)
+class EfiMemory(Event):
+    """One EFI memory descriptor as ``efi=debug`` prints it (efi_print_memmap): its index, type
+    name (``Boot Code``, ``Boot Data``, ``Conventional``, ``Runtime Data``, ``ACPI Mem NVS``, ...)
+    and ``[start, end)``."""
+
+    kind: ClassVar[str] = "efi_memory"
+    index: int
+    type: str
+    start: int
+    end: int
+
+
 #: Events that reserve memory early; the model's inputs next to memblock=debug calls.
 RESERVATIONS = (Ramdisk, Crashkernel, AcpiTableReserved, NodeData)

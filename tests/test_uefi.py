@@ -77,3 +77,30 @@ def test_uefi_recording_late_e820_edits_do_not_reach_present_pages(archive: Path
                                 late_e820_ops=())
     lost = sum(z.present for z in predict(inputs).zones) - sum(z.present for z in predict(naive).zones)
     assert lost == sum((op.end - op.start) >> 12 for op in inputs.late_e820_ops)
+
+
+def test_efi_memory_map_lines_and_boot_services_reservations() -> None:
+    """efi=debug's map: 141 descriptors on OVMF; Boot Code/Data become the model's reservations."""
+    from observer.facts import efi_boot_services
+    log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())
+    descs = log.of(ev.EfiMemory)
+    assert [d.index for d in descs] == list(range(141))
+    assert (descs[10].type, descs[10].start, descs[10].end) == ("Boot Data", 0x900000, 0x1500000)
+    found = efi_boot_services(log, [])
+    kernel = [e for e in log.of(ev.MemblockRange) if e.caller.startswith("efi_reserve_boot_services")]
+    # efi_reserve_boot_services reserves each boot-services descriptor (page 0 too, already reserved)
+    assert {(r.start, r.end) for r in found} >= {(k.start, k.end) for k in kernel}
+    assert len(found) == 115 and log.of(ev.EfiFirmware)[0].vendor == "EDK II"
+
+
+def test_extended_e820_table_is_the_firmware_map() -> None:
+    """More entries than boot_params holds: e820__memory_setup_extended prints the whole table."""
+    log = parse_boot_log("Linux version 6.1.0-57-amd64 (x)\n"
+                         "BIOS-provided physical RAM map:\n"
+                         "BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff] usable\n"
+                         "extended physical RAM map:\n"
+                         "extended: [mem 0x0000000000000000-0x000000000009ffff] usable\n"
+                         "extended: [mem 0x0000000000100000-0x00000000bfffffff] usable\n"
+                         "extended physical RAM map:\n"
+                         "reserve setup_data: [mem 0x0000000000000000-0x000000000009ffff] usable\n")
+    assert [(e.start, e.end) for e in log.e820_map] == [(0, 0xA0000), (0x100000, 0xC0000000)]
