@@ -225,7 +225,9 @@ def efi_boot_services(log: BootLog, notes: list[str]) -> list[Reservation]:
     e820__memblock_setup and held until efi_free_boot_services, so they count in
     numa_clear_kernel_node_hotplug (which acts with movable_node: ``notes`` gets the assumption when
     the places are unknown). Their places are in the log only with ``efi=debug``."""
-    found = [Reservation(m.start, m.end, f"EFI {m.type}") for m in log.of(ev.EfiMemory) if m.type in EFI_BOOT_SERVICES]
+    early = log.events[:memblock_setup_index(log)]  # efi_init's map; efi=debug prints it again later
+    found = [Reservation(m.start, m.end, f"EFI {m.type}") for m in early
+             if isinstance(m, ev.EfiMemory) and m.type in EFI_BOOT_SERVICES]
     if log.of(ev.EfiFirmware) and not log.of(ev.EfiMemory):
         notes.append("UEFI boot: EFI boot-services memory is reserved until late (efi_reserve_boot_services) "
                      "but its place is logged only with efi=debug; assumed to lie in nodes that hold other "

@@ -104,3 +104,25 @@ def test_extended_e820_table_is_the_firmware_map() -> None:
                          "extended physical RAM map:\n"
                          "reserve setup_data: [mem 0x0000000000000000-0x000000000009ffff] usable\n")
     assert [(e.start, e.end) for e in log.e820_map] == [(0, 0xA0000), (0x100000, 0xC0000000)]
+
+
+def test_boot_services_memory_makes_a_kernel_node() -> None:
+    """uefi_boot_services_node: node 1 ([2G,0xbc400000) and [5G,7G), hot-pluggable) holds no kernel
+    image, initrd or ACPI table, only OVMF's boot-services data at 0xbbf6d000. The kernel cleared
+    its hotplug marks (no Movable); the model follows only with the EFI reservations."""
+    log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())
+    srat = next(i for i, e in enumerate(log.events) if isinstance(e, ev.SratMemory))
+    held = [e for e in log.events[:srat] if isinstance(e, ev.MemblockRange) and e.func == "memblock_reserve"
+            and e.start < 0xBC400000 and e.end > 0x80000000]
+    assert [(e.start, e.end, e.caller.split("+")[0]) for e in held] == [
+        (0xBBF6D000, 0xBBF8D000, "efi_reserve_boot_services")]
+    for archive in sorted(RECORDINGS.glob("*-uefi/uefi_boot_services_node.tar.gz")):
+        with open_root(str(archive)) as root:
+            inputs = gather(root).inputs
+        efi = [r for r in inputs.reservations if r.what.startswith("EFI Boot")]
+        assert any(r.start <= 0xBBF6D000 < r.end for r in efi)
+        assert 1 in predict(inputs).kernel_nodes
+        blind = dataclasses.replace(inputs, reservations=tuple(r for r in inputs.reservations if r not in efi))
+        assert 1 not in predict(blind).kernel_nodes
+        assert any(z.node == 1 and z.zone == "Movable" and z.present for z in predict(blind).zones)
+        assert not any(z.node == 1 and z.zone == "Movable" and z.present for z in predict(inputs).zones)
