@@ -312,7 +312,7 @@ def _cma(m: re.Match[str], n: int, t: int | None) -> ev.Event:
                           int(m.group(3)) if m.group(3) is not None else None)
 
 
-_MB_RANGE = re.compile(rf"(memblock_\w+): \[({_HEX})-({_HEX})\](?: nid=(-?\d+))?(?: flags=(\w+))? (\S+)")
+_MB_RANGE = re.compile(rf"_*(memblock_\w+): \[({_HEX})-({_HEX})\](?: nid=(-?\d+))?(?: flags=(\w+))? (\S+)")
 _MB_ALLOC = re.compile(rf"(memblock_\w+): (\d+) bytes align=({_HEX}) (?:nid=(-?\d+) )?"
                        rf"from=({_HEX}) max_addr=({_HEX}) (\S+)")
 
@@ -444,7 +444,7 @@ def parse_boot_log(text: str) -> BootLog:
         if key_match is None:
             continue
         key = key_match.group()
-        if key.startswith("memblock_"):
+        if key.lstrip("_").startswith("memblock_"):  # 7.x: '__memblock_reserve: [...]'
             if (event := _memblock(msg, n, usec)) is not None:
                 events.append(event)
             continue

@@ -1,9 +1,9 @@
 """UEFI boots (OVMF) against the model's EFI rules, on real logs and the lab's UEFI recordings.
 
-``k61-uefi-3node-efi-memblock-debug``: Debian 6.1.0-57 under Debian 12's OVMF, scenario
-hp_node2_movable_node with ``efi=debug memblock=debug`` added: the EFI memory map the stub
-turned into the e820 table, every memblock call of the boot, and the e820 edit that
-efi_mem_reserve made after memblock was built (the BGRT image).
+``k61-`` and ``k72-uefi-3node-efi-memblock-debug``: Debian 6.1.0-57 and 7.2.13 under Debian 12's
+OVMF, scenario hp_node2_movable_node with ``efi=debug memblock=debug`` added: the EFI memory
+map the stub turned into the e820 table, every memblock call of the boot, and the e820 edit
+that efi_mem_reserve made after memblock was built (the BGRT image).
 """
 from __future__ import annotations
 
@@ -28,17 +28,23 @@ def _id(p: Path) -> str:
     return f"{p.parent.name}/{p.name[:-7]}"
 
 
-def test_efi_debug_log_memblock_is_built_before_the_late_e820_edit() -> None:
-    log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())
+#: debug log -> the BGRT image's page range efi_arch_mem_reserve turned into reserved e820
+DEBUG_LOGS = {"k61-uefi-3node-efi-memblock-debug": (0xBE000000, 0xBE009000),
+              "k72-uefi-3node-efi-memblock-debug": (0xBD9FE000, 0xBDA07000)}
+
+
+@pytest.mark.parametrize("name", DEBUG_LOGS)
+def test_efi_debug_log_memblock_is_built_before_the_late_e820_edit(name: str) -> None:
+    log = parse_boot_log((DATA / f"{name}.dmesg").read_text())
     events = list(log.events)
     cut = memblock_setup_index(log)
     adds = [e for e in events if isinstance(e, ev.MemblockRange) and e.caller.startswith("e820__memblock_setup")]
     assert adds and all(events.index(a) >= cut for a in adds)  # the boundary precedes every memblock_add
     late = [e for e in events[cut:] if isinstance(e, ev.E820Change)]
-    assert [(e.start, e.end, e.old_type, e.new_type) for e in late] == [(0xBE000000, 0xBE009000, "usable", "reserved")]
+    assert [(e.start, e.end, e.old_type, e.new_type) for e in late] == [(*DEBUG_LOGS[name], "usable", "reserved")]
     # efi_mem_reserve: memblock_reserve() of the BGRT image, then efi_arch_mem_reserve's e820 update
     before = [e for e in events[:events.index(late[0])] if isinstance(e, ev.MemblockRange)]
-    assert before[-2].func == "memblock_reserve" and before[-2].caller.startswith("efi_mem_reserve")
+    assert any(e.func == "memblock_reserve" and e.caller.startswith("efi_mem_reserve") for e in before[-3:])
     # memblock.memory as the kernel built it equals the model's, from the edits before the boundary
     facts_ops = [e for e in events[:cut] if isinstance(e, ev.E820Change)]
     table = memblock.from_entries(log.e820_map)
@@ -50,10 +56,11 @@ def test_efi_debug_log_memblock_is_built_before_the_late_e820_edit() -> None:
     assert any(s <= late[0].start and late[0].end <= e for s, e in model)  # still memblock.memory
 
 
-def test_efi_debug_log_boot_services_are_reserved_not_removed() -> None:
+@pytest.mark.parametrize("name", DEBUG_LOGS)
+def test_efi_debug_log_boot_services_are_reserved_not_removed(name: str) -> None:
     """efi_reserve_boot_services memblock_reserve()s EFI boot-services code and data: RAM in e820
     (the stub's setup_e820 gives them E820_TYPE_RAM), so present pages keep them."""
-    log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())
+    log = parse_boot_log((DATA / f"{name}.dmesg").read_text())
     reserved = [e for e in log.of(ev.MemblockRange) if e.caller.startswith("efi_reserve_boot_services")]
     ram = [(e.start, e.end) for e in log.e820_map if e.type == "usable"]
     assert len(reserved) > 50
@@ -110,7 +117,7 @@ def test_boot_services_memory_makes_a_kernel_node() -> None:
     """uefi_boot_services_node: node 1 ([2G,0xbc400000) and [5G,7G), hot-pluggable) holds no kernel
     image, initrd or ACPI table, only OVMF's boot-services data at 0xbbf6d000. The kernel cleared
     its hotplug marks (no Movable); the model follows only with the EFI reservations."""
-    log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())
+    log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())  # same OVMF
     srat = next(i for i, e in enumerate(log.events) if isinstance(e, ev.SratMemory))
     held = [e for e in log.events[:srat] if isinstance(e, ev.MemblockRange) and e.func == "memblock_reserve"
             and e.start < 0xBC400000 and e.end > 0x80000000]
