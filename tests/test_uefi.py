@@ -133,3 +133,20 @@ def test_boot_services_memory_makes_a_kernel_node() -> None:
         assert 1 not in predict(blind).kernel_nodes
         assert any(z.node == 1 and z.zone == "Movable" and z.present for z in predict(blind).zones)
         assert not any(z.node == 1 and z.zone == "Movable" and z.present for z in predict(inputs).zones)
+
+
+#: drivers/firmware/efi/libstub/x86-stub.c setup_e820: EFI memory types -> e820 types (numbers)
+STUB_E820 = {"Conventional": 1, "Boot Code": 1, "Boot Data": 1, "Loader Code": 1, "Loader Data": 1,
+             "ACPI Reclaim": 3, "ACPI Mem NVS": 4, "Unusable": 5, "Persistent": 7}
+
+
+@pytest.mark.parametrize("name", DEBUG_LOGS)
+def test_the_e820_table_is_the_efi_memory_map_as_the_stub_converted_it(name: str) -> None:
+    """Under UEFI the BIOS-e820 lines are the EFI memory map efi_init prints, converted by the EFI
+    stub's setup_e820 (boot-services and loader memory become RAM, runtime and reserved memory
+    reserved): the model's firmware map needs no EFI map of its own."""
+    log = parse_boot_log((DATA / f"{name}.dmesg").read_text())
+    efi_map = [e for e in log.events[:memblock_setup_index(log)] if isinstance(e, ev.EfiMemory)]
+    converted = memblock.sanitize((m.start, m.end, STUB_E820.get(m.type, 2)) for m in efi_map)
+    assert len(efi_map) > 100
+    assert converted == memblock.from_entries(memblock.E820Entry(e.start, e.end, e.type) for e in log.e820_map)
