@@ -39,6 +39,10 @@ def early_reservations(inputs: ModelInputs, mb: memblock.Memblock, trace: Trace)
     memblock allocations (page tables, ACPI table upgrade copy, log buffer), which go
     bottom-up from low memory with movable_node (setup_arch: memblock_set_bottom_up)."""
     out = list(inputs.reservations)
+    efi = [r for r in out if r.what.startswith("EFI Boot")]
+    if efi:
+        trace.step("efi-boot-services", f"{len(efi)} EFI boot-services ranges, "
+                   f"{sum(r.end - r.start for r in efi) >> 20} MiB, memblock-reserved until efi_free_boot_services", mb)
     if trace.rules.reserve_low_1m:
         out.append(Reservation(0, LOW_1M, "first 1 MiB"))
     taken = sorted((r.start, r.end) for r in out)
