@@ -1,7 +1,7 @@
 """UEFI boots (OVMF) against the model's EFI rules, on real logs and the lab's UEFI recordings.
 
-``k61-`` and ``k72-uefi-3node-efi-memblock-debug``: Debian 6.1.0-57 and 7.2.13 under Debian 12's
-OVMF, scenario hp_node2_movable_node with ``efi=debug memblock=debug`` added: the EFI memory
+``k510-``, ``k61-`` and ``k72-uefi-3node-efi-memblock-debug``: Debian 5.10.0-46, 6.1.0-57 and
+7.2.13 under Debian 12's OVMF, scenario hp_node2_movable_node with ``efi=debug memblock=debug`` added: the EFI memory
 map the stub turned into the e820 table, every memblock call of the boot, and the e820 edit
 that efi_mem_reserve made after memblock was built (the BGRT image).
 """
@@ -29,7 +29,8 @@ def _id(p: Path) -> str:
 
 
 #: debug log -> the BGRT image's page range efi_arch_mem_reserve turned into reserved e820
-DEBUG_LOGS = {"k61-uefi-3node-efi-memblock-debug": (0xBE000000, 0xBE009000),
+DEBUG_LOGS = {"k510-uefi-3node-efi-memblock-debug": (0xBE118000, 0xBE121000),
+              "k61-uefi-3node-efi-memblock-debug": (0xBE000000, 0xBE009000),
               "k72-uefi-3node-efi-memblock-debug": (0xBD9FE000, 0xBDA07000)}
 
 
