@@ -1,9 +1,9 @@
 """UEFI boots (OVMF) against the model's EFI rules, on real logs and the lab's UEFI recordings.
 
 ``k510-``, ``k61-`` and ``k72-uefi-3node-efi-memblock-debug``: Debian 5.10.0-46, 6.1.0-57 and
-7.2.13 under Debian 12's OVMF, scenario hp_node2_movable_node with ``efi=debug memblock=debug`` added: the EFI memory
-map the stub turned into the e820 table, every memblock call of the boot, and the e820 edit
-that efi_mem_reserve made after memblock was built (the BGRT image).
+7.2.13 under Debian 12's OVMF, scenario hp_node2_movable_node with ``efi=debug memblock=debug``
+added: the EFI memory map the stub turned into the e820 table, every memblock call of the
+boot, and the e820 edit that efi_mem_reserve made after memblock was built (the BGRT image).
 """
 from __future__ import annotations
 
