@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 APT    := python3-venv python3-bpfcc
-LABAPT := qemu-system-x86 busybox-static cpio
+LABAPT := qemu-system-x86 busybox-static cpio ovmf
 PYTEST ?=
 
 .PHONY: install lab-deps run test test-fast lab recordings bench lint clean

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from probes.firmware import Firmware
     from probes.memory_blocks import MemoryBlocks
     from probes.reading import Reading
     from probes.root import Root
@@ -95,6 +96,8 @@ class AuditFacts:
 
     host: str = ""
     release: str | None = None
+    #: UEFI or BIOS (probes.firmware: sys/firmware/efi, the boot log's 'efi: EFI v' line)
+    boot_firmware: Firmware | None = None
     cmdline: str | None = None
     block_size: int | None = None
     blocks: tuple[Block, ...] | None = None
@@ -139,6 +142,7 @@ def collect(root: "Root", host: str = "", memory_blocks: "Reading[MemoryBlocks] 
     from probes import bootlog_events as ev
     from probes.bootlog import read_boot_log
     from probes.cmdline import read_cmdline
+    from probes.firmware import read_firmware
     from probes.hotplug_params import read_hotplug_params
     from probes.iomem import read_iomem
     from probes.kernel import read_release
@@ -208,6 +212,7 @@ def collect(root: "Root", host: str = "", memory_blocks: "Reading[MemoryBlocks] 
     facts = AuditFacts(
         host=host,
         release=release.raw if release else (log.release if log else None),
+        boot_firmware=read_firmware(root).value,
         cmdline=cmdline.raw if cmdline else None,
         block_size=mb.block_size if mb else None,
         blocks=blocks,

@@ -43,6 +43,7 @@ def audit_json(a: Audit, audited_at: str, requirements: list[dict[str, Any]] | N
     out: dict[str, Any] = {
         "host": f.host,
         "kernel": f.release,
+        "firmware": f.boot_firmware.to_json() if f.boot_firmware else None,
         "cmdline": f.cmdline,
         "audited_at": audited_at,
         "block_size": f.block_size,
@@ -128,7 +129,8 @@ def block_groups(blocks: list[BlockVerdict]) -> list[list[BlockVerdict]]:
 def render(a: Audit, requirements: list[dict[str, Any]] | None = None) -> str:
     """The human report: nodes, ranges, grouped blocks, then each reason's sentence and the advice."""
     f = a.facts
-    lines = [f"host {f.host or '-'}  kernel {f.release or '?'}",
+    firmware = f.boot_firmware.describe() if f.boot_firmware else "?"
+    lines = [f"host {f.host or '-'}  kernel {f.release or '?'}  firmware {firmware}",
              *_wrap(f"cmdline: {f.cmdline or '?'}", "  "), "",
              f"{'NODE':>4} {'PRESENT':>8} {'MOVABLE':>8} {'OFFL':>4} {'REMV':>4} {'READY':>5}  REASONS"]
     for n in a.nodes:

@@ -89,28 +89,42 @@ def srat_from_log(log: BootLog) -> SratInfo:
                     tuple(SratMemoryRange(m.pxm, m.start, m.end, True, m.hotplug) for m in log.of(ev.SratMemory)))
 
 
-def _kernel_e820_ops(log: BootLog, notes: list[str]) -> tuple[E820Op, ...]:
-    """The kernel's own e820 edits that reach memblock.memory: those logged after the
-    user-defined map (mem=/memmap= edits come before it) and before the last ``last_pfn`` line.
+#: Events printed only after e820__memblock_setup (reserve_initrd, the ACPI table walk, SRAT,
+#: zone sizing): the boundary when the log has no ``last_pfn`` line.
+_AFTER_MEMBLOCK = (ev.Ramdisk, ev.AcpiTableUpgrade, ev.AcpiTable, ev.SratCpu, ev.SratMemory, ev.ZoneRange)
 
-    setup_arch (arch/x86/kernel/setup.c, 3.10 to 7.x) prints ``last_pfn`` from
-    e820__end_of_ram_pfn / e820__end_of_low_ram_pfn after trim_bios_range and the MTRR trim,
-    and then builds memblock.memory (e820__memblock_setup; memblock_x86_fill in 3.10); later
-    edits (efi_mem_reserve for ESRT/MOKvar, EFI boot-services and BGRT reservations) change
-    only the e820 table and memblock.reserved. The ``e820: update`` lines are KERN_DEBUG: a
-    log without any is taken to have lost them, and trim_bios_range's edits are assumed."""
+
+def memblock_setup_index(log: BootLog) -> int:
+    """Where arch/x86/kernel/setup.c setup_arch calls e820__memblock_setup, as an index into the
+    log's events: right after its last ``last_pfn`` line (e820__end_of_ram_pfn, then
+    e820__end_of_low_ram_pfn: only find_smp_config, early_alloc_pgt_buf and reserve_brk lie
+    between, none of which edits e820), else before the first event printed after it."""
+    events = log.events
+    last = [i for i, e in enumerate(events) if isinstance(e, ev.LastPfn)]
+    if last:
+        return last[-1] + 1
+    return next((i for i, e in enumerate(events) if isinstance(e, _AFTER_MEMBLOCK)), len(events))
+
+
+def _e820_ops(log: BootLog, notes: list[str]) -> tuple[tuple[E820Op, ...], tuple[E820Op, ...]]:
+    """The kernel's own e820 edits, split at e820__memblock_setup: (those memblock.memory is built
+    from, those made later). The first part starts after the user-defined map (mem=/memmap= edits
+    come before it). Later edits (efi_mem_reserve -> arch/x86/platform/efi/quirks.c
+    efi_arch_mem_reserve for the BGRT image or ESRT, which memblock_reserve()s the range) change
+    e820_table only: present pages keep them. The ``e820: update`` lines are KERN_DEBUG: a log
+    without any is taken to have lost them, and trim_bios_range's edits are assumed."""
     events = list(log.events)
-    changes = [i for i, e in enumerate(events) if isinstance(e, ev.E820Change)]
-    if not changes:
+    if not any(isinstance(e, ev.E820Change) for e in events):
         notes.append("boot log has no 'e820: update/remove' lines (KERN_DEBUG not captured): the kernel's "
                      "own e820 edits assumed (page 0 reserved, 0xa0000-0xfffff removed: trim_bios_range)")
-        return DEFAULT_KERNEL_OPS
+        return DEFAULT_KERNEL_OPS, ()
     user = [i for i, e in enumerate(events) if isinstance(e, ev.E820Table) and e.origin == "user"]
-    first = user[-1] if user else 0
-    last_pfn = [i for i, e in enumerate(events) if isinstance(e, ev.LastPfn)]
-    end = last_pfn[-1] if last_pfn else len(events)
-    return tuple(E820Op(e.start, e.end, e.old_type or None, e.new_type)
-                 for e in events[first:end] if isinstance(e, ev.E820Change))
+    first, setup = (user[-1] if user else 0), memblock_setup_index(log)
+
+    def ops(part: list[ev.Event]) -> tuple[E820Op, ...]:
+        return tuple(E820Op(e.start, e.end, e.old_type or None, e.new_type)
+                     for e in part if isinstance(e, ev.E820Change))
+    return ops(events[first:setup]), ops(events[max(first, setup):])
 
 
 def gather(root: Root, cmdline: str | None = None,
@@ -140,10 +154,10 @@ def gather(root: Root, cmdline: str | None = None,
         missing.append("command line (proc/cmdline)")
 
     firmware: tuple[E820Entry, ...] = ()
-    ops = DEFAULT_KERNEL_OPS
+    ops, late_ops = DEFAULT_KERNEL_OPS, ()
     if log is not None and log.e820_map:
         firmware = tuple(E820Entry(e.start, e.end, e.type) for e in log.e820_map)
-        ops = _kernel_e820_ops(log, notes)
+        ops, late_ops = _e820_ops(log, notes)
     else:
         mm_r = root.once(read_memmap)
         if mm_r.ok and mm_r.value:
@@ -169,6 +183,7 @@ def gather(root: Root, cmdline: str | None = None,
     if log is not None:
         reservations += [Reservation(r.start, r.end, "initrd") for r in log.of(ev.Ramdisk)]
         reservations += [Reservation(r.start, r.end, f"ACPI {r.signature}") for r in log.of(ev.AcpiTableReserved)]
+        reservations += efi_boot_services(log, notes if used is not None and used.movable_node else [])
     elif used is not None and srat is not None and any(m.hotpluggable for m in srat.memory) and (
             used.movable_node or used.movablemem_map.acpi):
         missing.append("boot log (var/log/dmesg): the initrd's place decides which hot-pluggable "
@@ -199,10 +214,30 @@ def gather(root: Root, cmdline: str | None = None,
                            bs)
     options = options_from(recorded) if recorded is not None else Options()
     inputs = ModelInputs(release, firmware, options, ops, srat, tuple(reservations), blocks, hp,
-                         assumptions=tuple(notes))
+                         late_e820_ops=late_ops, assumptions=tuple(notes))
     if cmdline is not None:
         inputs = what_if(inputs, options_from(parse_cmdline(cmdline)))
     return Facts(inputs, recorded, log, tuple(missing))
+
+
+#: EFI memory types arch/x86/platform/efi/quirks.c efi_reserve_boot_services memblock_reserve()s.
+EFI_BOOT_SERVICES = ("Boot Code", "Boot Data")
+
+
+def efi_boot_services(log: BootLog, notes: list[str]) -> list[Reservation]:
+    """EFI boot-services code and data: RAM in e820 (the stub's setup_e820 makes them
+    E820_TYPE_RAM), memblock_reserve()d by efi_reserve_boot_services right after
+    e820__memblock_setup and held until efi_free_boot_services, so they count in
+    numa_clear_kernel_node_hotplug (which acts with movable_node: ``notes`` gets the assumption when
+    the places are unknown). Their places are in the log only with ``efi=debug``."""
+    early = log.events[:memblock_setup_index(log)]  # efi_init's map; efi=debug prints it again later
+    found = [Reservation(m.start, m.end, f"EFI {m.type}") for m in early
+             if isinstance(m, ev.EfiMemory) and m.type in EFI_BOOT_SERVICES]
+    if log.of(ev.EfiFirmware) and not log.of(ev.EfiMemory):
+        notes.append("UEFI boot: EFI boot-services memory is reserved until late (efi_reserve_boot_services) "
+                     "but its place is logged only with efi=debug; assumed to lie in nodes that hold other "
+                     "early reservations (OVMF: beside the initrd at the top of low RAM)")
+    return found
 
 
 def _kernel_image(root: Root, log: BootLog | None, notes: list[str]) -> list[Reservation]:

@@ -15,7 +15,12 @@ import os
 import re
 from typing import Callable, Iterator
 
+from probes import bootlog_efi
 from probes import bootlog_events as ev
+from probes.bootlog_e820 import e820_type_name
+from probes.bootlog_memblock import HEX as _HEX
+from probes.bootlog_memblock import hex_range as _range
+from probes.bootlog_memblock import memblock_call, memblock_region
 from probes.bootlog_events import BootLog  # noqa: F401 (re-exported)
 from probes.kmsg import KMSG_PATH, read_kmsg
 from probes.reading import ParseError, Reading, Status
@@ -23,7 +28,6 @@ from probes.root import Root
 
 DMESG_PATH = "var/log/dmesg"
 
-_HEX = r"0x[0-9a-fA-F]+"
 _MEM = rf"\[mem ({_HEX})-({_HEX})\]"
 
 # A line's prefix: optional syslog level '<6>', timestamp '[    1.234567]', caller id '[    T1]'.
@@ -31,14 +35,6 @@ _STAMP = re.compile(r"(?:<\d+>)?\[\s*(\d+)\.(\d+)\](?:\[\s*[TC]\d+\])? ?")
 _KMSG = re.compile(r"(\d+),(\d+),(\d+),[^;]*;")
 _KMSG_DICT = re.compile(r" [A-Z_]+=")  # a /dev/kmsg continuation line: ' SUBSYSTEM=acpi'
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
-def _range(lo: str, hi: str, lineno: int) -> tuple[int, int]:
-    """Inclusive kernel range text -> ``(start, end)`` with end exclusive."""
-    start, end = int(lo, 16), int(hi, 16) + 1
-    if end < start:
-        raise ParseError(f"line {lineno}: range {lo}-{hi} ends before it starts")
-    return start, end
 
 
 # --- one handler per message key: (regex, builder(match, line, usec) -> Event) ----------
@@ -80,30 +76,8 @@ def _e820_table(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.E820Table(n, t, origin)
 
 
-#: e820 type names as arch/x86/kernel/e820.c e820_print_type() prints them, in every era's
-#: spelling, -> the classic (up to 6.x) spelling the model reads. 7.x renamed them
-#: (seen on Debian's 7.2.13: "System RAM", "device reserved") and added '[gap ...]' lines.
-E820_TYPE_SPELLINGS = {
-    "usable": "usable", "System RAM": "usable",
-    "reserved": "reserved", "device reserved": "reserved",
-    "ACPI data": "ACPI data", "ACPI NVS": "ACPI NVS", "unusable": "unusable",
-    "soft reserved": "soft reserved",
-}
-_E820_NUMBERED = re.compile(r"(?:persistent (?:RAM )?\(type (\d+)\)|type (\d+))")
-
-
-def e820_type_name(text: str, lineno: int) -> str:
-    """A printed e820 type in its classic spelling; ParseError (with the line) for an unknown one."""
-    name = text.strip()
-    if name in E820_TYPE_SPELLINGS:
-        return E820_TYPE_SPELLINGS[name]
-    if m := _E820_NUMBERED.fullmatch(name):
-        number = int(m.group(1) or m.group(2))
-        return f"persistent (type {number})" if number in (7, 12) else f"type {number}"
-    raise ParseError(f"line {lineno}: unknown e820 type {name!r}")
-
-
-@_on("BIOS-e820 user modified reserve", rf"(BIOS-e820|user|modified|reserve setup_data): {_MEM} (.+?)\s*$")
+@_on("BIOS-e820 user modified reserve extended",
+     rf"(BIOS-e820|user|modified|reserve setup_data|extended): {_MEM} (.+?)\s*$")
 def _e820_entry(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.E820Entry(n, t, m.group(1), *_range(m.group(2), m.group(3), n), e820_type_name(m.group(4), n))
 
@@ -224,23 +198,6 @@ def _cma(m: re.Match[str], n: int, t: int | None) -> ev.Event:
                           int(m.group(3)) if m.group(3) is not None else None)
 
 
-_MB_RANGE = re.compile(rf"(memblock_\w+): \[({_HEX})-({_HEX})\](?: nid=(-?\d+))?(?: flags=(\w+))? (\S+)")
-_MB_ALLOC = re.compile(rf"(memblock_\w+): (\d+) bytes align=({_HEX}) (?:nid=(-?\d+) )?"
-                       rf"from=({_HEX}) max_addr=({_HEX}) (\S+)")
-
-
-def _memblock(msg: str, n: int, t: int | None) -> ev.Event | None:
-    if "[" in msg and (m := _MB_RANGE.match(msg)):
-        nid, flags = m.group(4), m.group(5)
-        return ev.MemblockRange(n, t, m.group(1), *_range(m.group(2), m.group(3), n), m.group(6),
-                                int(nid) if nid else None, int(flags, 16) if flags else None)
-    if m := _MB_ALLOC.match(msg):
-        nid = m.group(4)
-        return ev.MemblockAlloc(n, t, m.group(1), int(m.group(2)), int(m.group(3), 16),
-                                int(nid) if nid else None, int(m.group(5), 16), int(m.group(6), 16), m.group(7))
-    return None
-
-
 @_on("Initmem", rf"Initmem setup node (\d+) {_MEM}")
 def _initmem(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.InitmemSetup(n, t, int(m.group(1)), *_range(m.group(2), m.group(3), n))
@@ -277,6 +234,10 @@ def _last_pfn(m: re.Match[str], n: int, t: int | None) -> ev.Event:
     return ev.LastPfn(n, t, int(m.group(1), 16), int(m.group(2), 16))
 
 
+for _keys, _pattern, _build in bootlog_efi.HANDLERS:
+    _on(_keys, _pattern)(_build)
+
+
 # --- indented lines, read in the block their header opened -----------------------------
 
 _BLOCK_HEADERS = {"Zone ranges:": "zones", "Movable zone start for each node": "movable",
@@ -286,13 +247,6 @@ _MOVABLE = re.compile(rf"\s+Node (\d+): ({_HEX})\s*$")
 _EARLY = re.compile(rf"\s+node\s+(\d+): {_MEM}")
 #: Under 'On node N totalpages' (free_area_init_core, zone_pcp_init, init_unavailable_range).
 _ZONE_PAGES = re.compile(r"\s+(\w+) zone: (\d+) pages(, LIFO batch:\d+| in unavailable ranges| used for memmap)\s*$")
-_REGION = re.compile(rf"\s+(memory|reserved|physmem)\[(0x[0-9a-f]+)\]\s+\[({_HEX})-({_HEX})\], "
-                     rf"{_HEX} bytes(?: on node (\d+))? flags: (0x[0-9a-f]+|[A-Z_|]+)")
-#: Flag names newer kernels print instead of hex (include/linux/memblock.h enum memblock_flags).
-_MEMBLOCK_FLAGS = {"NONE": 0, "HOTPLUG": 0x1, "MIRROR": 0x2, "NOMAP": 0x4, "DRIVER_MANAGED": 0x8,
-                   "RSRV_NOINIT": 0x10, "RSRV_KERN": 0x20, "KHO_SCRATCH": 0x40}
-
-
 def _indented(block: str, msg: str, n: int, t: int | None) -> ev.Event | None:
     if block == "zones" and (m := _ZONE.match(msg)):
         if m.group(4):
@@ -307,16 +261,8 @@ def _indented(block: str, msg: str, n: int, t: int | None) -> ev.Event | None:
         if m.group(3).startswith(" in"):
             return ev.UnavailablePages(n, t, node, zone, pages)
         return ev.ZonePages(n, t, node, zone, pages, "present" if m.group(3).startswith(",") else "memmap")
-    if block == "memblock" and (m := _REGION.match(msg)):
-        flags = m.group(6)
-        if flags.startswith("0x"):
-            bits = int(flags, 16)
-        elif all(name in _MEMBLOCK_FLAGS for name in flags.split("|")):
-            bits = sum(_MEMBLOCK_FLAGS[name] for name in set(flags.split("|")))
-        else:
-            return None
-        return ev.MemblockRegion(n, t, m.group(1), int(m.group(2), 16), *_range(m.group(3), m.group(4), n),
-                                 int(m.group(5)) if m.group(5) else None, bits)
+    if block == "memblock":
+        return memblock_region(msg, n, t)
     return None
 
 
@@ -374,8 +320,8 @@ def _event(msg: str, n: int, usec: int | None, block: str) -> tuple[ev.Event | N
     if key_match is None:
         return None, block
     key = key_match.group()
-    if key.startswith("memblock_"):
-        return _memblock(msg, n, usec), block
+    if key.lstrip("_").startswith("memblock_"):  # 7.x: '__memblock_reserve: [...]'
+        return memblock_call(msg, n, usec), block
     for pattern, build in _HANDLERS.get(key, ()):
         if m := pattern.match(msg):
             event = build(m, n, usec)

@@ -404,6 +404,29 @@ class EarlyAllocation(Event):
     memblock: bool
 
 
+@dataclass(frozen=True)
+class EfiFirmware(Event):
+    """``efi: EFI v2.70 by EDK II`` (drivers/firmware/efi/efi.c efi_systab_report_header, from
+    efi_init in setup_arch): the kernel booted through UEFI. No such line on a BIOS boot."""
+
+    kind: ClassVar[str] = "efi_firmware"
+    version: str
+    vendor: str
+
+
+@dataclass(frozen=True)
+class EfiMemory(Event):
+    """One EFI memory descriptor as ``efi=debug`` prints it (efi_print_memmap): its index, type
+    name (``Boot Code``, ``Boot Data``, ``Conventional``, ``Runtime Data``, ``ACPI Mem NVS``, ...)
+    and ``[start, end)``."""
+
+    kind: ClassVar[str] = "efi_memory"
+    index: int
+    type: str
+    start: int
+    end: int
+
+
 #: Events that reserve memory early; the model's inputs next to memblock=debug calls.
 RESERVATIONS = (Ramdisk, Crashkernel, AcpiTableReserved, NodeData)
 
@@ -441,8 +464,12 @@ class BootLog:
 
     @property
     def e820_map(self) -> list[E820Entry]:
-        """The firmware's map (``BIOS-e820`` lines)."""
-        return [e for e in self.of(E820Entry) if e.origin == "BIOS-e820"]
+        """The firmware's map: ``BIOS-e820`` lines, or the ``extended`` table that follows them when
+        the boot loader passed more entries than boot_params holds (the EFI stub's setup_e820 puts
+        the rest in SETUP_E820_EXT setup_data; arch/x86/kernel/e820.c e820__memory_setup_extended
+        appends them and prints the whole table)."""
+        extended = [e for e in self.of(E820Entry) if e.origin == "extended"]
+        return extended or [e for e in self.of(E820Entry) if e.origin == "BIOS-e820"]
 
     @property
     def user_map(self) -> list[E820Entry]:

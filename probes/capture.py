@@ -40,4 +40,6 @@ PATTERNS: tuple[str, ...] = (
     "sys/devices/system/node/node*/cpulist",
     "sys/devices/system/node/node*/meminfo",
     "sys/module/memory_hotplug/parameters/*",
+    # present only on a UEFI boot (drivers/firmware/efi/efi.c efisubsys_init): the firmware kind
+    "sys/firmware/efi/fw_platform_size",
 )

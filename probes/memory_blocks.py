@@ -214,11 +214,12 @@ _REPEATING = frozenset({"state", "online", "valid_zones", "removable", "phys_dev
 
 
 def _node(name: str, links: Iterable[str]) -> int | None:
-    """The node of the block's one ``nodeN`` link, None without one."""
-    nodes = [link for link in links if link.startswith("node")]
-    if len(nodes) > 1:
-        raise ParseError(f"{name} has {len(nodes)} node links")
-    return parse_int(nodes[0][4:], 10, f"{name}/{nodes[0]}") if nodes else None
+    """The node of the block's ``nodeN`` link, None without one. A boot block across a node
+    boundary is linked to each node; its node is the last one registered, the highest
+    (drivers/base/memory.c memory_block_add_nid: "we only indicate the last processed node"),
+    as lsmem shows it."""
+    nodes = [parse_int(link[4:], 10, f"{name}/{link}") for link in links if link.startswith("node")]
+    return max(nodes) if nodes else None
 
 
 def _block_fields(name: str, files: Mapping[str, str], links: Iterable[str]) -> list:  # type: ignore[type-arg]
@@ -258,7 +259,8 @@ def read_memory_blocks(root: Root, files: Collection[str] = BLOCK_FILES) -> Read
     Blocks are read in block-number order through one directory fd (:class:`DirReader`):
     per block, each file is opened relative to it and read once, and the listing of the block
     directory is skipped when the previous block's ``nodeN`` link is there too (the kernel
-    makes one node link per block, so a second one is then not looked for). A block that is a
+    makes one node link per block, except for a boot block across nodes, whose valid_zones
+    is ``none``: such a block's directory is always listed). A block that is a
     link, or any error, is read again through :meth:`Root.scan`, which checks and reports it.
     """
     size = root.read_text(f"{MEMORY_DIR}/block_size_bytes").map(parse_block_size)
@@ -329,7 +331,8 @@ def _fast_fields(d: DirReader, number: int, name: str, wanted: list[str], hint: 
             else:
                 value = parse(raw.decode("utf-8"), name)
             fields[index] = value
-        if hint is not None and d.is_link(f"{name}/node{hint}"):
+        # valid_zones "none": a block across zones or nodes, whose links are all listed
+        if hint is not None and fields[4] != ("none",) and d.is_link(f"{name}/node{hint}"):
             fields[6] = hint
             return fields
         links = d.listdir(name)

@@ -108,6 +108,9 @@ def test_parse_block_from_texts():
                     ["node2", "power", "subsystem"])
     assert b == MemoryBlock(40, 0x28, "offline", False, ("Normal", "Movable"), True, 2, 0)
     assert parse_block("memory7", {}) == MemoryBlock(7, None, None, None, None, None, None, None)
+    # a boot block across a node boundary (uefi_boot_services_node: memory23) is linked to both
+    # nodes; memory_block_add_nid keeps the last registered node, the highest
+    assert parse_block("memory23", {"valid_zones": "none\n"}, ["node2", "node1"]).node == 2
 
 
 @pytest.mark.parametrize("name, files, links, words", [
@@ -117,7 +120,7 @@ def test_parse_block_from_texts():
     ("memory1", {"online": "2\n"}, [], "not 0 or 1"),
     ("memory1", {"phys_index": "zz\n"}, [], "not an integer"),
     ("memory1", {"valid_zones": "\n"}, [], "empty"),
-    ("memory1", {}, ["node0", "node1"], "2 node links"),
+    ("memory1", {}, ["node0", "nodeX"], "not an integer"),
 ])
 def test_parse_block_garbage(name, files, links, words):
     with pytest.raises(ParseError, match=words):

@@ -79,7 +79,9 @@ def test_grouping_matches_lsmem_and_snapshot_round_trips(path, tmp_path):
         assert fn(again) == fn(root)
 
 
-AUTO_MOVABLE = [p for p in RECORDINGS if p.endswith("/auto_movable_ratio301.tar.gz")]
+#: The numbers below are SeaBIOS's map; UEFI's fragmented low map gives other present counts
+#: (test_model_recordings holds those against the model).
+AUTO_MOVABLE = [p for p in RECORDINGS if p.endswith("/auto_movable_ratio301.tar.gz") and "-uefi/" not in p]
 
 
 @pytest.mark.parametrize("path", AUTO_MOVABLE, ids=ids(AUTO_MOVABLE))

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from probes import capture
+from probes.firmware import firmware_from
+from probes.bootlog import parse_boot_log
 from probes.srat import parse_srat
-from tests.lab.recording import RECORDINGS, Member, unpack
 from tests.lab.kernels import SERIES
+from tests.lab.recording import RECORDINGS, Member, series_dir, split_series_dir, unpack
 from tests.lab.scenario import ALL_KERNELS, SCENARIOS, loads
 
 CAPTURES = sorted(RECORDINGS.glob("*/*.tar.gz"))
@@ -32,16 +34,21 @@ def _scenario(path: Path, members: dict[str, Member]):
     return loads(_text(members, "lab/scenario.toml"), path.name.removesuffix(".tar.gz"))
 
 
-def test_enough_captures_on_every_series() -> None:
+def test_enough_captures_on_every_series_and_firmware() -> None:
     assert len(CAPTURES) >= 160
-    assert {p.parent.name for p in CAPTURES} == set(ALL_KERNELS)
+    assert {split_series_dir(p.parent.name)[0] for p in CAPTURES} == set(ALL_KERNELS)
+    assert {"6.1-uefi", "7.x-uefi"} <= {p.parent.name for p in CAPTURES}
 
 
 def test_every_scenario_recorded_on_its_kernels() -> None:
+    """A series/firmware folder, once recorded, holds every scenario meant for it: the scenario
+    names the series and does not pin the other firmware (``firmware = "seabios"``: the file says why)."""
+    folders = {p.name for p in RECORDINGS.iterdir() if p.is_dir()}
     for path in sorted(SCENARIOS.glob("*.toml")):
         sc = loads(path.read_text(), path.stem)
-        for series in sc.kernels:
-            assert (RECORDINGS / series / f"{sc.name}.tar.gz").exists(), f"{sc.name} not recorded on {series}"
+        for folder in (series_dir(s, fw) for s in sc.kernels for fw in sc.firmwares):
+            if folder in folders:
+                assert (RECORDINGS / folder / f"{sc.name}.tar.gz").exists(), f"{sc.name} not recorded in {folder}"
 
 
 def test_recording_matches_current_scenario_file(cap) -> None:
@@ -55,7 +62,22 @@ def test_kernel_release_and_series(cap) -> None:
     path, members = cap
     release = _text(members, "lab/kernel-release").strip()
     assert _text(members, "proc/sys/kernel/osrelease").strip() == release
-    assert re.fullmatch(SERIES[path.parent.name][1], release)
+    assert re.fullmatch(SERIES[split_series_dir(path.parent.name)[0]][1], release)
+
+
+def test_firmware_told_by_the_machine_facts(cap) -> None:
+    """The firmware the lab booted (lab/firmware, its folder) is the one the guest's own facts
+    show: sys/firmware/efi and the boot log's 'efi: EFI v' line (probes.firmware)."""
+    path, members = cap
+    booted = split_series_dir(path.parent.name)[1]
+    assert _text(members, "lab/firmware").strip() == booted if "lab/firmware" in members else booted == "seabios"
+    log = parse_boot_log(_text(members, capture.BOOT_LOG))
+    efi_dir = any(n.startswith("sys/firmware/efi/") for n in members)
+    assert efi_dir == (booted == "uefi")
+    for told in (firmware_from(efi_dir, log), firmware_from(False, log)):  # the log alone tells too
+        assert told is not None and told.kind == ("uefi" if booted == "uefi" else "bios")
+    if booted == "uefi":
+        assert firmware_from(efi_dir, log).describe() in ("UEFI 2.70 (EDK II)", "UEFI 2.7 (EDK II)")  # OVMF 2022.11; 7.x prints 2.7
 
 
 def test_injected_srat_round_trips(cap) -> None:
@@ -91,7 +113,10 @@ def test_capture_holds_what_the_kernel_provides(cap) -> None:
         for f in BLOCK_FILES:
             assert f"sys/devices/system/memory/{b}/{f}" in names, f"{path}: {b} lacks {f}"
         links = [n for n in names if re.fullmatch(rf"sys/devices/system/memory/{b}/node\d+", n)]
-        assert len(links) == 1 and members[links[0]].link == f"../../node/{links[0].rsplit('/', 1)[1]}"
+        assert links and all(members[n].link == f"../../node/{n.rsplit('/', 1)[1]}" for n in links)
+        if len(links) > 1:  # a block across a node boundary of the SRAT is linked to both nodes
+            start, end = int(b[6:]) << 27, (int(b[6:]) + 1) << 27
+            assert sc.srat is not None and any(start < m.base < end for m in sc.srat.memory), f"{path}: {b}"
     for node in _nodes(_text(members, "sys/devices/system/node/online")):
         for f in ("cpulist", "meminfo"):
             assert f"sys/devices/system/node/node{node}/{f}" in names
@@ -119,6 +144,10 @@ def test_boot_log_is_whole_and_matches_cmdline(cap) -> None:
     cmdline = _text(members, "proc/cmdline").strip()
     assert f"[    0.000000] Command line: {cmdline}" in log
     sc = _scenario(path, members)
+    if split_series_dir(path.parent.name)[1] == "uefi":
+        # OVMF's QEMU kernel loader (X86QemuLoadImageLib) names the initrd it hands the EFI stub.
+        assert cmdline.endswith(" initrd=initrd")
+        cmdline = cmdline.removesuffix(" initrd=initrd")
     assert cmdline.endswith(sc.cmdline) and "nokaslr" in cmdline
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from observer.errors import require
 from observer.output import fmt_range, fmt_size, print_json
 from probes.cmdline import CommandLine, read_cmdline
+from probes.firmware import describe_json, read_firmware
 from probes.hotplug_params import read_hotplug_params
 from probes.kernel import read_release
 from probes.memory_blocks import MemoryBlocks, group_blocks, read_memory_blocks
@@ -66,8 +67,10 @@ def gather(root: Root) -> tuple[dict[str, Any], list[str]]:
     nodes = optional(read_nodes(root), skipped)
     params = optional(read_hotplug_params(root), skipped)
     srat = optional(read_srat(root), skipped)
+    firmware = read_firmware(root).value
     data: dict[str, Any] = {
         "kernel": release.raw if release else None,
+        "firmware": firmware.to_json() if firmware else None,
         "cmdline": cmdline_options(cmd) if cmd else None,
         "nodes": [{"node": n.number, "cpus": sorted(n.cpus) if n.cpus is not None else None,
                    "mem_total": n.meminfo.get("MemTotal") * 1024 if n.meminfo and "MemTotal" in n.meminfo else None,
@@ -95,7 +98,7 @@ def gather(root: Root) -> tuple[dict[str, Any], list[str]]:
 
 def render(data: dict[str, Any]) -> str:
     """The human form: short sections, each a small table, under 80 columns."""
-    out = [f"kernel {data['kernel'] or '?'}"]
+    out = [f"kernel {data['kernel'] or '?'}  firmware {describe_json(data['firmware'])}"]
     if data["cmdline"]:
         cmd = data["cmdline"]
         given = [k if v is True else f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"

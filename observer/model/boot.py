@@ -41,6 +41,10 @@ def early_reservations(inputs: ModelInputs, mb: memblock.Memblock, trace: Trace)
     memblock allocations (page tables, ACPI table upgrade copy, log buffer), which go
     bottom-up from low memory with movable_node (setup_arch: memblock_set_bottom_up)."""
     out = list(inputs.reservations)
+    efi = [r for r in out if r.what.startswith("EFI Boot")]
+    if efi:
+        trace.step("efi-boot-services", f"{len(efi)} EFI boot-services ranges, "
+                   f"{sum(r.end - r.start for r in efi) >> 20} MiB, memblock-reserved until efi_free_boot_services", mb)
     if trace.rules.reserve_low_1m:
         out.append(Reservation(0, LOW_1M, "first 1 MiB"))
     taken = sorted((r.start, r.end) for r in out)
@@ -86,6 +90,10 @@ def predict(inputs: ModelInputs, zone_seen: Callable[[int], str | None] | None =
     max_pfn = memblock.end_of_ram_pfn(table)
     mb = memblock.memblock_from_e820(table)
     trace.step("e820-memblock", f"memblock.memory: {len(mb.regions)} regions", mb)
+    if inputs.late_e820_ops:
+        trace.step("e820-late", "e820 edits after e820__memblock_setup, memblock.memory unchanged: " + ", ".join(
+            f"[mem {op.start:#x}-{op.end - 1:#x}] {op.old_type or 'any'} ==> {op.new_type or 'removed'}"
+            for op in inputs.late_e820_ops), mb)
     trace.step("max-pfn", f"max_pfn = {max_pfn:#x}", mb)
     reserved = early_reservations(inputs, mb, trace)
     nodes = numa.build_nodes(mb, inputs.srat, opts.numa_off, max_pfn, reserved, trace)

@@ -148,5 +148,7 @@ class ModelInputs:
     #: what-if: blocks that were boot memory in the recorded boot; those the new line leaves
     #: without RAM (mem=, memmap=) do not exist in the new boot.
     recorded_boot_blocks: frozenset[int] = frozenset()
+    #: the kernel's e820 edits after e820__memblock_setup (efi_mem_reserve): e820_table only.
+    late_e820_ops: tuple[E820Op, ...] = ()
     #: what the fact gatherer had to assume (lowered claims), carried into the prediction.
     assumptions: tuple[str, ...] = ()

@@ -47,6 +47,10 @@ RULES: dict[str, Rule] = {r.id: r for r in (
        ((0, 0), "arch/x86/kernel/setup.c", "trim_bios_range")),
     _r("e820-memblock", "usable e820 ranges become memblock.memory; partial pages are dropped",
        ((0, 0), "arch/x86/kernel/e820.c", "e820__memblock_setup")),
+    _r("e820-late", "e820 edits after memblock is built (EFI reservations: BGRT, ESRT) leave memblock.memory as it was",
+       ((0, 0), "arch/x86/platform/efi/quirks.c", "efi_arch_mem_reserve")),
+    _r("efi-boot-services", "EFI boot-services code and data stay memblock-reserved after memblock is built, "
+       "so their nodes are kernel nodes", ((0, 0), "arch/x86/platform/efi/quirks.c", "efi_reserve_boot_services")),
     _r("max-pfn", "max_pfn is the end of the highest usable e820 range",
        ((0, 0), "arch/x86/kernel/e820.c", "e820__end_of_ram_pfn")),
     _r("srat-pxm", "proximity domains get node ids in order of first appearance, CPU entries first",

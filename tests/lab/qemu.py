@@ -28,6 +28,9 @@ from tests.lab.scenario import Scenario
 #: nokaslr: see shared/lab-notes.md (KASLR trap). no_timer_check: under a loaded TCG host the
 #: IO-APIC timer check can fail and panic ("IO-APIC + timer doesn't work"), seen in the lab.
 BASE_CMDLINE = "console=ttyS0 nokaslr no_timer_check log_buf_len=4M"
+#: Debian's ``ovmf`` package: UEFI for the pc machine as one flash image (code and variables),
+#: loaded read-only with -bios; -kernel/-initrd/-append still work (its QEMU loader boots them).
+OVMF = Path("/usr/share/ovmf/OVMF.fd")
 
 
 class BootError(RuntimeError):
@@ -40,6 +43,7 @@ class Boot:
     seconds: float
     retries: int
     qemu_args: list[str]
+    firmware: str = "seabios"
     host_log: list[str] = field(default_factory=list)  # "step N: host: ..." lines
     console: str = ""
 
@@ -48,9 +52,14 @@ def _mib(n: int) -> str:
     return f"{n >> 20}M"
 
 
-def qemu_args(sc: Scenario, kernel: Kernel, initrd: Path, qmp: Path) -> list[str]:
-    """The full QEMU command line for ``sc``."""
+def qemu_args(sc: Scenario, kernel: Kernel, initrd: Path, qmp: Path, firmware: str = "seabios") -> list[str]:
+    """The full QEMU command line for ``sc`` under ``firmware`` (seabios: QEMU's default; uefi: OVMF)."""
+    if firmware not in ("seabios", "uefi"):
+        raise ValueError(f"unknown firmware {firmware!r}")
+    if firmware == "uefi" and not OVMF.exists():
+        raise BootError(f"{OVMF} missing: install Debian's ovmf package (make lab-deps)")
     args = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-nographic", "-no-reboot",
+            *(["-bios", str(OVMF)] if firmware == "uefi" else []),
             "-smp", str(sc.smp), "-m", _mib(sc.memory) + (f",slots={sc.slots},maxmem={_mib(sc.maxmem)}"
                                                           if sc.slots else ""),
             "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
@@ -163,12 +172,12 @@ def cut_snapshot(console: str) -> bytes:
     return data
 
 
-def boot_once(sc: Scenario, kernel: Kernel, timeout: float, workdir: Path) -> Boot:
+def boot_once(sc: Scenario, kernel: Kernel, timeout: float, workdir: Path, firmware: str = "seabios") -> Boot:
     """One boot; raises BootError on timeout or a missing/corrupt snapshot."""
     initrd = workdir / "initrd"
     initrd.write_bytes(build_initrd(sc, encode_srat(sc.srat) if sc.srat else None))
     qmp_path = workdir / "qmp.sock"
-    args = qemu_args(sc, kernel, initrd, qmp_path)
+    args = qemu_args(sc, kernel, initrd, qmp_path, firmware)
     started = time.monotonic()
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdin and proc.stdout
@@ -223,20 +232,21 @@ def boot_once(sc: Scenario, kernel: Kernel, timeout: float, workdir: Path) -> Bo
     # Paths that change from boot to boot are written as names, so recordings stay stable.
     stable = [a.replace(str(kernel.vmlinuz), kernel.vmlinuz.name).replace(str(workdir) + "/", "")
               for a in args]
-    return Boot(cut_snapshot(console), time.monotonic() - started, 0, stable, host_log, console)
+    return Boot(cut_snapshot(console), time.monotonic() - started, 0, stable, firmware, host_log, console)
 
 
-def boot(sc: Scenario, kernel: Kernel, retries: int = 1) -> Boot:
-    """Boot ``sc`` on ``kernel`` with a timeout and up to ``retries`` retries (lab-notes: rare TCG hangs)."""
+def boot(sc: Scenario, kernel: Kernel, retries: int = 1, firmware: str = "seabios") -> Boot:
+    """Boot ``sc`` on ``kernel`` under ``firmware`` with a timeout and up to ``retries`` retries
+    (lab-notes: rare TCG hangs)."""
     errors = []
     for attempt in range(retries + 1):
         with tempfile.TemporaryDirectory(prefix=f"movcheck-{sc.name}-") as tmp:
             try:
-                result = boot_once(sc, kernel, sc.timeout, Path(tmp))
+                result = boot_once(sc, kernel, sc.timeout, Path(tmp), firmware)
             except (BootError, OSError, ValueError) as exc:
                 errors.append(f"attempt {attempt + 1}: {exc}")
                 keep = Path(os.environ.get("MOVCHECK_LAB_FAILED", tempfile.gettempdir())) / \
-                    f"movcheck-failed-{sc.name}-{kernel.series}-{attempt + 1}.log"
+                    f"movcheck-failed-{sc.name}-{kernel.series}-{firmware}-{attempt + 1}.log"
                 if (Path(tmp) / "console.log").exists():
                     keep.write_text((Path(tmp) / "console.log").read_text())
                 continue

@@ -1,8 +1,9 @@
 """Recordings: deterministic packing of a guest snapshot plus lab metadata, and the
 layout facts the lab compares (per-node zones from /proc/zoneinfo, memory-block zones).
 
-A recording is ``recordings/<series>/<scenario>.tar.gz``: the snapshot tree (paths of
-:mod:`probes.capture`) plus ``lab/scenario.toml``, ``lab/kernel-release``,
+A recording is ``recordings/<series>/<scenario>.tar.gz`` (SeaBIOS) or
+``recordings/<series>-uefi/<scenario>.tar.gz`` (OVMF): the snapshot tree (paths of
+:mod:`probes.capture`) plus ``lab/scenario.toml``, ``lab/kernel-release``, ``lab/firmware``,
 ``lab/qemu-args`` and ``lab/steps.log``. Members are sorted, with mtime 0 and uid/gid 0,
 so re-recording an unchanged layout gives a small diff.
 """
@@ -19,6 +20,18 @@ from pathlib import Path
 from probes.zoneinfo import parse_zoneinfo
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
+
+
+def series_dir(series: str, firmware: str) -> str:
+    """The recordings/ folder of a series under a firmware: ``6.1`` (SeaBIOS), ``6.1-uefi``. One level
+    deep like the SeaBIOS folders, so every reader's ``recordings/*/*.tar.gz`` finds both."""
+    return series if firmware == "seabios" else f"{series}-{firmware}"
+
+
+def split_series_dir(name: str) -> tuple[str, str]:
+    """(series, firmware) of a recordings/ folder name: ``6.1-uefi`` -> (``6.1``, ``uefi``)."""
+    series, _, firmware = name.partition("-")
+    return series, firmware or "seabios"
 
 
 @dataclass(frozen=True)
@@ -76,12 +89,14 @@ def steps_log(guest: str, host: list[str]) -> str:
     return "".join(line + "\n" for _, line in sorted(lines, key=key)) or "no runtime steps\n"
 
 
-def record(snapshot: bytes, scenario_text: str, release: str, qemu_args: list[str], host_log: list[str]) -> bytes:
+def record(snapshot: bytes, scenario_text: str, release: str, qemu_args: list[str], host_log: list[str],
+           firmware: str = "seabios") -> bytes:
     """The recording: the guest snapshot plus lab/ metadata, packed deterministically."""
     members = unpack(snapshot)
     guest = members.pop("lab/steps.log", Member()).data.decode()
     members["lab/scenario.toml"] = Member(scenario_text.encode())
     members["lab/kernel-release"] = Member(release.encode() + b"\n")
+    members["lab/firmware"] = Member(firmware.encode() + b"\n")
     members["lab/qemu-args"] = Member((shlex.join(qemu_args) + "\n").encode())
     members["lab/steps.log"] = Member(steps_log(guest, host_log).encode())
     return pack(members)

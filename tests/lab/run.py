@@ -1,9 +1,11 @@
 """Record the lab's scenarios on real kernels.
 
-    python -m tests.lab.run recordings [--kernel 6.1|6.12|all] [--scenario NAME ...] [-j N]
-    python -m tests.lab.run table [--kernel ...] [--scenario NAME ...]
+    python -m tests.lab.run recordings [--kernel 6.1|6.12|all] [--firmware seabios|uefi]
+                                       [--scenario NAME ...] [-j N]
+    python -m tests.lab.run table [--kernel ...] [--firmware ...] [--scenario NAME ...]
 
-``recordings`` writes ``recordings/<series>/<scenario>.tar.gz`` and prints a progress
+``recordings`` writes ``recordings/<series>/<scenario>.tar.gz`` (SeaBIOS) or
+``recordings/<series>-uefi/<scenario>.tar.gz`` (UEFI, OVMF) and prints a progress
 line per boot and a summary table (boot seconds, retries, per-node zones from
 /proc/zoneinfo); ``table`` prints the zones of the existing recordings without booting.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.lab import kernels, qemu, recording
-from tests.lab.scenario import ALL_KERNELS, Scenario, ScenarioError, load_all
+from tests.lab.scenario import ALL_KERNELS, FIRMWARES, Scenario, ScenarioError, load_all
 
 
 @dataclass
@@ -30,24 +32,26 @@ class Result:
     error: str = ""
 
 
-def record_one(sc: Scenario, kernel: kernels.Kernel, out_dir: Path) -> Result:
-    """Boot ``sc`` on ``kernel`` and write its recording."""
+def record_one(sc: Scenario, kernel: kernels.Kernel, out_dir: Path, firmware: str = "seabios") -> Result:
+    """Boot ``sc`` on ``kernel`` under ``firmware`` and write its recording."""
+    series = recording.series_dir(kernel.series, firmware)
     try:
-        b = qemu.boot(sc, kernel)
+        b = qemu.boot(sc, kernel, firmware=firmware)
     except qemu.BootError as exc:
-        return Result(sc.name, kernel.series, 0.0, 1, "", str(exc))
-    rec = recording.record(b.snapshot, sc.text, kernel.release, b.qemu_args, b.host_log)
-    path = out_dir / kernel.series / f"{sc.name}.tar.gz"
+        return Result(sc.name, series, 0.0, 1, "", str(exc))
+    rec = recording.record(b.snapshot, sc.text, kernel.release, b.qemu_args, b.host_log, firmware)
+    path = out_dir / series / f"{sc.name}.tar.gz"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(rec)
     layout = recording.summary(recording.zone_layout(recording.unpack(rec)))
-    return Result(sc.name, kernel.series, b.seconds, b.retries, layout)
+    return Result(sc.name, series, b.seconds, b.retries, layout)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.lab.run", description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["recordings", "table"])
     ap.add_argument("--kernel", default="all", choices=[*ALL_KERNELS, "all"])
+    ap.add_argument("--firmware", default="seabios", choices=FIRMWARES)
     ap.add_argument("--scenario", nargs="*", default=None, metavar="NAME")
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=recording.RECORDINGS)
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     series = ALL_KERNELS if args.kernel == "all" else (args.kernel,)
     if args.command == "table":
-        return _table(scenarios, series, args.out)
+        return _table(scenarios, series, args.out, args.firmware)
     try:
         resolved = {s: kernels.resolve(s) for s in series}
     except kernels.KernelUnavailable as exc:
@@ -67,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     for k in resolved.values():
         print(f"kernel {k.series}: {k.release}", flush=True)
-    jobs = [(sc, resolved[s]) for sc in scenarios for s in series if s in sc.kernels]
+    jobs = [(sc, resolved[s]) for sc in scenarios for s in series
+            if s in sc.kernels and args.firmware in sc.firmwares]
     started = time.monotonic()
     results: list[Result] = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(record_one, sc, k, args.out): (sc, k) for sc, k in jobs}
+        futures = {pool.submit(record_one, sc, k, args.out, args.firmware): (sc, k) for sc, k in jobs}
         for i, fut in enumerate(as_completed(futures), 1):
             r = fut.result()
             results.append(r)
@@ -92,12 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if len(ok) == len(results) else 1
 
 
-def _table(scenarios: list[Scenario], series: tuple[str, ...], out_dir: Path) -> int:
+def _table(scenarios: list[Scenario], series: tuple[str, ...], out_dir: Path, firmware: str) -> int:
     missing = 0
     for sc in scenarios:
         for s in series:
-            path = out_dir / s / f"{sc.name}.tar.gz"
-            if s not in sc.kernels:
+            path = out_dir / recording.series_dir(s, firmware) / f"{sc.name}.tar.gz"
+            if s not in sc.kernels or firmware not in sc.firmwares:
                 continue
             if not path.exists():
                 missing += 1

@@ -11,6 +11,8 @@ from probes.srat import (MEM_ENABLED, MEM_HOTPLUGGABLE, MEM_NON_VOLATILE, AcpiHe
 
 SCENARIOS = Path(__file__).with_name("scenarios")
 ALL_KERNELS = ("5.10", "6.1", "6.12", "7.x")
+#: Guest firmware: QEMU's default SeaBIOS, or UEFI through Debian's ``ovmf`` (-bios OVMF.fd).
+FIRMWARES = ("seabios", "uefi")
 FLAG_BITS = {"enabled": MEM_ENABLED, "hotpluggable": MEM_HOTPLUGGABLE, "nonvolatile": MEM_NON_VOLATILE}
 #: QEMU's own SRAT ids (hw/i386/acpi-build.c build_srat); an injected table must match them
 #: and carry a higher OEM revision to replace it through the initrd table upgrade.
@@ -72,6 +74,8 @@ class Scenario:
     steps: tuple[Step, ...]
     pair: str | None
     timeout: int
+    #: firmwares the scenario boots under (``firmware = "uefi"`` pins one; default both)
+    firmwares: tuple[str, ...] = FIRMWARES
 
 
 def _blocks(spec: str | int | list) -> tuple[int, ...]:
@@ -84,6 +88,15 @@ def _blocks(spec: str | int | list) -> tuple[int, ...]:
         lo, _, hi = part.partition("-")
         out.extend(range(int(lo), int(hi or lo) + 1))
     return tuple(out)
+
+
+def _firmwares(value: str | list[str] | None) -> tuple[str, ...]:
+    """``firmware = "uefi"`` (or a list) pins the firmwares a scenario boots under; absent: both."""
+    names = FIRMWARES if value is None else (value,) if isinstance(value, str) else tuple(value)
+    unknown = set(names) - set(FIRMWARES)
+    if unknown or not names:
+        raise ScenarioError(f"unknown firmware {sorted(unknown) or names!r}; known: {', '.join(FIRMWARES)}")
+    return names
 
 
 def _srat(table: dict, nodes: tuple[Node, ...]) -> Srat | None:
@@ -130,7 +143,7 @@ def loads(text: str, name: str, origin: str = "<scenario>") -> Scenario:
         sc = Scenario(name, d.get("description", "").strip(), text, tuple(d.get("kernels", ALL_KERNELS)),
                       d.get("cmdline", ""), size(m.get("memory", "6G")), m.get("slots", 4),
                       size(m.get("maxmem", "16G")), smp, nodes, dimms, _srat(d.get("srat", {}), nodes),
-                      tuple(steps), d.get("pair"), d.get("timeout", 240))
+                      tuple(steps), d.get("pair"), d.get("timeout", 240), _firmwares(d.get("firmware")))
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise ScenarioError(f"{origin}: {exc!r}") from exc
     except ScenarioError as exc:

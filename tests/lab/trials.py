@@ -1,9 +1,10 @@
 """Offline and hot-remove trials: does the real kernel let go of what the audit calls removable?
 
-    python -m tests.lab.trials [--kernel 6.1|6.12|all] [--scenario NAME ...] [-j N] [--json FILE]
+    python -m tests.lab.trials [--kernel 6.1|6.12|all] [--firmware seabios|uefi] [--scenario NAME ...]
+                               [-j N] [--json FILE]
 
-For each recording ``recordings/<series>/<scenario>.tar.gz`` the scenario is booted
-again on the same kernel series with its own runtime steps, then with trial steps
+For each recording ``recordings/<series>[-uefi]/<scenario>.tar.gz`` the scenario is booted
+again on the same kernel series and firmware with its own runtime steps, then with trial steps
 appended (the lab's step machinery, tests/lab/qemu.py): every memory block the
 recording shows online is offlined through sysfs and, when that worked, onlined back
 to its zone; then every DIMM still plugged is unplugged through QMP device_del. The
@@ -35,7 +36,7 @@ from observer.audit_reasons import FIRMWARE_CODES
 from probes.root import RootError, open_root
 from tests.lab import kernels, qemu, recording
 from tests.lab.initramfs import WRITE_WAIT
-from tests.lab.scenario import ALL_KERNELS, Dimm, Scenario, Step, loads
+from tests.lab.scenario import ALL_KERNELS, FIRMWARES, Dimm, Scenario, Step, loads
 
 _WRITE = re.compile(r"step (\d+): guest: echo (\S+) > memory(\d+)/state: (ok|FAILED)(.*)")
 _HOST_REMOVE = re.compile(r"step (\d+): guest: hotremove (\S+): host says '([^']*)'; memory blocks (\d+) -> (\d+): (ok|FAILED)")
@@ -150,6 +151,7 @@ def run_trial(path: Path, kernel: kernels.Kernel) -> Trial:
         with open_root(str(path)) as root:
             text = root.read_text("lab/scenario.toml").value or ""
             log = root.read_text("lab/steps.log").value or ""
+            firmware = (root.read_text("lab/firmware").value or "seabios").strip()
             a = audit(collect(root, path.stem))
     except RootError as exc:  # the lab re-recording it under our feet
         return Trial(path.name.removesuffix(".tar.gz"), kernel.series, error=str(exc))
@@ -157,7 +159,7 @@ def run_trial(path: Path, kernel: kernels.Kernel) -> Trial:
     dimms = plugged_dimms(sc, log)
     trial = Trial(sc.name, kernel.series)
     try:
-        boot = qemu.boot(trial_scenario(sc, a, dimms), kernel, retries=1)
+        boot = qemu.boot(trial_scenario(sc, a, dimms), kernel, retries=1, firmware=firmware)
     except qemu.BootError as exc:
         trial.error = str(exc)
         trial.outcomes = outcomes(a, len(sc.steps) + 1, "", dimms, dimm_verdicts(a, sc, dimms))
@@ -229,12 +231,14 @@ def table(trials: list[Trial]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.lab.trials", description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", default="all", choices=[*ALL_KERNELS, "all"])
+    ap.add_argument("--firmware", default="seabios", choices=FIRMWARES)
     ap.add_argument("--scenario", nargs="*", default=None, metavar="NAME")
     ap.add_argument("-j", "--jobs", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write every outcome as JSON")
     args = ap.parse_args(argv)
     series = ALL_KERNELS if args.kernel == "all" else (args.kernel,)
-    jobs = [(p, s) for s in series for p in sorted((recording.RECORDINGS / s).glob("*.tar.gz"))
+    jobs = [(p, s) for s in series
+            for p in sorted((recording.RECORDINGS / recording.series_dir(s, args.firmware)).glob("*.tar.gz"))
             if not args.scenario or p.name.removesuffix(".tar.gz") in args.scenario]
     if not jobs:
         print("movcheck trials: no recordings to try", file=sys.stderr)
