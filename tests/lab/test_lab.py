@@ -17,7 +17,7 @@ import pytest
 
 from probes.srat import encode_srat
 from tests.lab import kernels, qemu
-from tests.lab.recording import RECORDINGS, block_zones, unpack, zone_layout
+from tests.lab.recording import RECORDINGS, block_zones, series_dir, split_series_dir, unpack, zone_layout
 from tests.lab.scenario import ALL_KERNELS, load_all
 
 #: The CI selection (scenario, series): one scenario per mechanism spread over the four
@@ -44,12 +44,16 @@ CI_SELECTION: tuple[tuple[str, str], ...] = (
     ("one_node_hotadd", "7.x"),
     ("kernelcore_mirror", "7.x"),
     ("hp_node2_offline_boot", "7.x"),
+    # UEFI (OVMF): folders <series>-uefi; the EFI boot-services rule and a runtime hot-add.
+    ("uefi_boot_services_node", "6.1-uefi"),
+    ("hp_node2_runtime", "7.x-uefi"),
 )
 
 
 def _selection() -> list[tuple[str, str]]:
     if os.environ.get("MOVCHECK_LAB") == "full":
-        return [(sc.name, s) for sc in load_all() for s in ALL_KERNELS if s in sc.kernels]
+        return [(sc.name, series_dir(s, f)) for sc in load_all() for s in ALL_KERNELS for f in sc.firmwares
+                if s in sc.kernels and (RECORDINGS / series_dir(s, f) / f"{sc.name}.tar.gz").exists()]
     return list(CI_SELECTION)
 
 
@@ -76,7 +80,7 @@ def fresh() -> dict[tuple[str, str], qemu.Boot | Exception]:
     if shutil.which("qemu-system-x86_64") is None:
         _unavailable("qemu-system-x86_64 not installed (make lab-deps)")
     # Boot the release each series was recorded on while it is cached or in the archive.
-    recorded = {s: _recorded_release(s) for _, s in SELECTION}
+    recorded = {split_series_dir(d)[0]: _recorded_release(d) for _, d in SELECTION}
     try:
         resolved = {s: kernels.resolve(s, prefer=r) for s, r in recorded.items()}
     except kernels.KernelUnavailable as exc:
@@ -84,8 +88,9 @@ def fresh() -> dict[tuple[str, str], qemu.Boot | Exception]:
     scenarios = {sc.name: sc for sc in load_all(sorted({n for n, _ in SELECTION}))}
 
     def one(key: tuple[str, str]) -> qemu.Boot | Exception:
+        series, firmware = split_series_dir(key[1])
         try:
-            return qemu.boot(scenarios[key[0]], resolved[key[1]])
+            return qemu.boot(scenarios[key[0]], resolved[series], firmware=firmware)
         except qemu.BootError as exc:
             return exc
 
