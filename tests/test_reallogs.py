@@ -20,6 +20,7 @@ import pytest
 from observer.cli import main
 from observer.facts import gather
 from observer.model.boot import Prediction, predict
+from observer.model.explain import Spans, kernel_spans, predicted_spans
 from observer.model.inputs import PAGE_SHIFT
 from probes import bootlog_events as ev
 from probes.bootlog import BootLog, parse_boot_log
@@ -44,7 +45,8 @@ UNPREDICTABLE = {
 STATED = {
     # <20181114071642.GC2653@MiWiFi-R3L-srv>: 4.20-rc2; the hot-remove test boots with movable_node
     "baoquan-linux-mm-4.20rc2-8node-movable": ("4.20.0-rc2", "movable_node"),
-    # <20180523115303.GA29492@techadventures.net>: mainline of May 2018, 'movablecore=4G'
+    # <20180523115303.GA29492@techadventures.net>: 'movablecore=4G'; the release is not named
+    # (mainline of 23 May 2018): taken as 4.17-rc6, the rc of that week (no switch differs 4.17-4.20)
     "osalvador-qemu-movablecore-2node-fragment": ("4.17.0-rc6", "movablecore=4G"),
 }
 
@@ -94,37 +96,11 @@ def _snapshot(tmp: Path, text: str) -> Path:
 
 # --- the kernel's own layout, from the original log's zone lines ---------------------------
 
-Spans = dict[tuple[int, str], tuple[int, int]]  # (node, zone) -> (start_pfn, end_pfn)
-
-
-def kernel_spans(log: BootLog) -> Spans:
-    """Per node and zone the pfn span free_area_init's lines imply: each 'Zone ranges' range
-    clipped to the node's early ranges, cut at the node's 'Movable zone start'
-    (adjust_zone_range_for_zone_movable); Movable runs from that start to the node's end."""
-    hull: dict[int, tuple[int, int]] = {}
-    for r in log.early_node_ranges:
-        s, e = r.start >> PAGE_SHIFT, r.end >> PAGE_SHIFT
-        lo, hi = hull.get(r.node, (s, e))
-        hull[r.node] = (min(lo, s), max(hi, e))
-    movable = {n: a >> PAGE_SHIFT for n, a in log.movable_zone_start.items()}
-    out: Spans = {}
-    for node, (ns, ne) in hull.items():
-        zmp = movable.get(node)
-        for z in log.zone_ranges:
-            if z.start is None or z.end is None:
-                continue
-            s, e = max(ns, z.start >> PAGE_SHIFT), min(ne, z.end >> PAGE_SHIFT)
-            if zmp is not None:
-                e = min(e, zmp)
-            if s < e:
-                out[(node, z.zone)] = (s, e)
-        if zmp is not None and zmp < ne:
-            out[(node, "Movable")] = (zmp, ne)
-    return out
-
-
-def predicted_spans(pred: Prediction) -> Spans:
-    return {(z.node, z.zone): (z.start_pfn, z.start_pfn + z.spanned) for z in pred.zones if z.spanned}
+def kernel_layout(log: BootLog) -> Spans:
+    """The kernel's zone spans per node as its 'Zone ranges', 'Early memory node ranges' and
+    'Movable zone start' lines state them (observer.model.explain.kernel_spans)."""
+    ranges = [(z.zone, z.start, z.end) for z in log.zone_ranges if z.start is not None and z.end is not None]
+    return kernel_spans(ranges, [(r.node, r.start, r.end) for r in log.early_node_ranges], log.movable_zone_start)
 
 
 def _early(log: BootLog) -> list[tuple[int, int, int]]:
@@ -148,7 +124,7 @@ def _predict(tmp: Path, text: str, stated: tuple[str, str] | None = None) -> Pre
 def assert_same_layout(log: BootLog, pred: Prediction) -> None:
     """Early ranges, zone spans and Movable starts, then the page counts the kernel printed."""
     assert _predicted_early(pred) == _early(log)
-    assert predicted_spans(pred) == kernel_spans(log)
+    assert predicted_spans(pred) == kernel_layout(log)
     assert pred.movable_start == {n: a >> PAGE_SHIFT for n, a in log.movable_zone_start.items()}
     present = {(z.node, z.zone): z.present for z in pred.zones if z.present}
     totals = {e.node: e.pages for e in log.of(ev.NodeTotalPages)}
@@ -166,6 +142,16 @@ def test_prediction_equals_the_kernels_zone_lines(path: Path, tmp_path: Path) ->
     log = parse_boot_log(text)
     assert log.zone_ranges and log.early_node_ranges, "the log has no zone lines to compare with"
     assert_same_layout(log, _predict(tmp_path, text))
+
+
+@pytest.mark.parametrize("path", PREDICTABLE, ids=_id)
+def test_plan_explain_finds_no_divergence(path: Path, tmp_path: Path) -> None:
+    """`plan --explain` on the whole log (its zone lines are read only for the comparison)."""
+    root = _snapshot(tmp_path, _untransported(path.read_text()))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["plan", "--root", str(root), "--explain"]) == 0
+    assert out.getvalue().splitlines()[-1] == "no divergence from the kernel's zone lines", out.getvalue()[-3000:]
 
 
 @pytest.mark.parametrize("name", sorted(STATED))

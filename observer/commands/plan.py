@@ -6,7 +6,7 @@ import argparse
 from observer.errors import EXIT_CANNOT_TELL, EXIT_OK, CommandError
 from observer.facts import gather
 from observer.model.boot import predict
-from observer.model.explain import explain
+from observer.model.explain import explain, kernel_spans
 from observer.output import print_json
 from observer.plan import plan_json, plan_lines
 from probes import bootlog_events as ev
@@ -64,8 +64,14 @@ def run(args: argparse.Namespace, root: Root) -> int:
         movable = log.movable_zone_start if log and log.of(ev.ZoneRange) else None
         same_line = args.cmdline is None
         by_rule = log_phases(log) if log and same_line else None
+        zones = None
+        if log and same_line and log.zone_ranges and early:
+            ranges = [(z.zone, z.start, z.end) for z in log.zone_ranges if z.start is not None and z.end is not None]
+            pages = {(e.node, e.zone): e.pages for e in log.of(ev.ZonePresentPages)}
+            pages.update({(e.node, ""): e.pages for e in log.of(ev.NodeTotalPages)})
+            zones = (kernel_spans(ranges, early, log.movable_zone_start), pages)
         for line in explain(pred, early if early and same_line else None, movable if same_line else None,
-                            by_rule):
+                            by_rule, zones):
             print(line)
         return EXIT_OK
     today = read_zoneinfo(root)

@@ -17,13 +17,75 @@ def _regions(regions: tuple[Region, ...]) -> list[str]:
 
 MAX_LOG_LINES = 12
 
+Spans = dict[tuple[int, str], tuple[int, int]]  # (node, zone) -> (start_pfn, end_pfn)
+
+
+def kernel_spans(zone_ranges: list[tuple[str, int, int]], early: list[tuple[int, int, int]],
+                 movable: dict[int, int]) -> Spans:
+    """The zone spans per node the kernel's own lines state (bytes in, pfns out): each 'Zone
+    ranges' range (zone, start, end) clipped to the node's early ranges (node, start, end),
+    cut at the node's 'Movable zone start' (adjust_zone_range_for_zone_movable); Movable runs
+    from that start to the node's end."""
+    hull: dict[int, tuple[int, int]] = {}
+    for node, start, end in early:
+        s, e = start >> PAGE_SHIFT, end >> PAGE_SHIFT
+        lo, hi = hull.get(node, (s, e))
+        hull[node] = (min(lo, s), max(hi, e))
+    out: Spans = {}
+    for node, (ns, ne) in sorted(hull.items()):
+        zmp = movable[node] >> PAGE_SHIFT if node in movable else None
+        for zone, start, end in zone_ranges:
+            s, e = max(ns, start >> PAGE_SHIFT), min(ne, end >> PAGE_SHIFT)
+            if zmp is not None:
+                e = min(e, zmp)
+            if s < e:
+                out[(node, zone)] = (s, e)
+        if zmp is not None and zmp < ne:
+            out[(node, "Movable")] = (zmp, ne)
+    return out
+
+
+def predicted_spans(pred: Prediction) -> Spans:
+    """The model's (node, zone) -> (start_pfn, end_pfn) for every zone that spans pages."""
+    return {(z.node, z.zone): (z.start_pfn, z.start_pfn + z.spanned) for z in pred.zones if z.spanned}
+
+
+def compare_zones(pred: Prediction, kernel: Spans, pages: dict[tuple[int, str], int]) -> tuple[list[str], str | None]:
+    """Lines holding the model's zone spans and present pages against the kernel's (``pages``:
+    (node, zone) -> present pages the kernel printed, zone '' for a node total); the first
+    difference, None when none."""
+    mine = predicted_spans(pred)
+    present = {(z.node, z.zone): z.present for z in pred.zones}
+    lines, first = [], None
+    for key in sorted(set(mine) | set(kernel)):
+        a, b = mine.get(key), kernel.get(key)
+        lines.append(f"  node {key[0]} {key[1]:<8} model {_span(a):<28} kernel {_span(b)}"
+                     + ("" if a == b else "   <-- differs"))
+        if a != b and first is None:
+            first = f"node {key[0]} {key[1]} span: model {_span(a)}, kernel {_span(b)}"
+    for (node, zone), n in sorted(pages.items()):
+        got = (sum(p for (m, _), p in present.items() if m == node) if not zone
+               else present.get((node, zone), 0))
+        what = f"node {node} {zone or 'total'} present pages"
+        lines.append(f"  {what}: model {got}, kernel {n}" + ("" if got == n else "   <-- differs"))
+        if got != n and first is None:
+            first = f"{what}: model {got}, kernel {n}"
+    return lines, first
+
+
+def _span(s: tuple[int, int] | None) -> str:
+    return "-" if s is None else f"pfn {s[0]:#x}-{s[1]:#x}"
+
 
 def explain(pred: Prediction, log_early: list[tuple[int, int, int]] | None,
-            log_movable: dict[int, int] | None, log_by_rule: dict[str, list[str]] | None = None) -> list[str]:
+            log_movable: dict[int, int] | None, log_by_rule: dict[str, list[str]] | None = None,
+            log_zones: tuple[Spans, dict[tuple[int, str], int]] | None = None) -> list[str]:
     """Lines: every step with its citation, the boot-log events of that phase (``log_by_rule``:
     rule id -> event texts in log order) and the state when it changed; then the comparison
-    with the boot log's 'Early memory node ranges' (``log_early``: node, start, end bytes) and
-    'Movable zone start' (``log_movable``: node -> byte address), marking the first divergence."""
+    with the boot log's 'Early memory node ranges' (``log_early``: node, start, end bytes),
+    'Movable zone start' (``log_movable``: node -> byte address) and its zone spans and page
+    counts (``log_zones``: :func:`kernel_spans`, pages as :func:`compare_zones` takes them),
+    marking the first divergence."""
     lines: list[str] = []
     pending = dict(log_by_rule or {})
     last_regions: tuple[Region, ...] | None = None
@@ -67,6 +129,10 @@ def explain(pred: Prediction, log_early: list[tuple[int, int, int]] | None,
                      + ("" if same else "   <-- differs"))
         if not same and first is None:
             first = "Movable zone start"
+    if log_zones is not None:
+        zone_lines, zone_first = compare_zones(pred, *log_zones)
+        lines += zone_lines
+        first = first or zone_first
     lines.append(f"first divergence: {first}" if first else "no divergence from the kernel's zone lines")
     return lines
 
