@@ -140,3 +140,16 @@ def test_movablecore_beyond_all_memory_3_10_and_4_4():
     old = predict(ModelInputs("3.10.0-957.el7.x86_64", FIRMWARE, opts, TRIM, three_nodes(), KERNEL))
     assert old.movable_start == {0: 0x200000, 1: 0x400000, 2: 0x640000}
     assert not any(z.zone == "Movable" for z in old.nonempty())
+
+
+def test_movable_start_at_node_end_is_kept_before_5_18_without_backport():
+    """ddbc84f3f595 (5.18; 5.10.y, 5.15.y, 5.17.y backports) drops a Movable start at or past its
+    node's end; 4.19 and 5.11 print it. kernelcore=22G on three_nodes(): 22G/3 per node is more
+    than node 0's 7 GiB of RAM, so node 0 stays kernel memory and its start lands at its end
+    (8 GiB = pfn 0x200000)."""
+    opts = Options(kernelcore_pages=(22 * G) >> 12)
+    new = predict(ModelInputs("5.18.0", FIRMWARE, opts, TRIM, three_nodes(False), KERNEL))
+    for release in ("4.19.0-8-amd64", "5.11.0-40-generic"):
+        old = predict(ModelInputs(release, FIRMWARE, opts, TRIM, three_nodes(False), KERNEL))
+        assert old.movable_start == {**new.movable_start, 0: 0x200000}, release
+    assert 0 not in new.movable_start

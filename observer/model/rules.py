@@ -140,7 +140,10 @@ class RuleSet:
     percent: bool             # kernelcore=nn% (4.17, a5c6d6509342); FROM SOURCE for 4.x
     mirror_needs_mirror: bool  # "no mirror memory, ignore kernelcore=mirror" (6.2)
     #: zone_movable_pfn >= node end -> 0: mainline 5.18 (ddbc84f3f595); Debian's 5.10.262 has it too
-    #: (recordings/5.10/kernelcore_2g: node 0's start at its end is not printed). Older is untested.
+    #: (recordings/5.10/kernelcore_2g: node 0's start at its end is not printed). Stable backports
+    #: to 5.15.y and 5.17.y (stable reviews of 5 Apr 2022) are assumed present, as the sublevel that
+    #: brought them is not in a vendor release string; 5.11-5.14, 5.16 and older never had it (mainline
+    #: history; 5.16.y and 5.4.y backports unverified). FROM SOURCE except 5.10.
     zmp_past_end_reset: bool
     cleanup_to_dram: bool     # numa_cleanup_meminfo clips to memblock DRAM bounds (6.12 numa_memblks)
     reserve_low_1m: bool      # setup_arch reserves the first 1 MiB (5.13)
@@ -182,7 +185,7 @@ def ruleset_for(release: str | None) -> tuple[RuleSet, str | None]:
         kernelcore_bounds=series >= (4, 4),
         percent=series >= (4, 17),
         mirror_needs_mirror=series >= (6, 2),
-        zmp_past_end_reset=series >= (5, 10),
+        zmp_past_end_reset=series >= (5, 18) or series in ((5, 10), (5, 15), (5, 17)),
         cleanup_to_dram=series >= (6, 12),
         reserve_low_1m=series >= (5, 13),
         node_min_size=(4 << 20) if series < (6, 7) else 0,
