@@ -115,3 +115,41 @@ def test_movablemem_map_acpi_skips_kernel_node():
         SratMemoryRange(2, 0x400000000, 0x640000000, hotpluggable=True)))
     pred = predict(ModelInputs("6.1.0-1-amd64", FIRMWARE, Options(movablemem_map="acpi"), TRIM, srat, KERNEL))
     assert pred.movable_start == {2: 0x400000}
+
+
+def test_movable_node_before_3_14_has_no_zone_rule():
+    """3.10 (upstream): find_zone_movable_pfns_for_nodes has no movable_node branch (3.14)."""
+    pred = predict(ModelInputs("3.10.0-957.el7.x86_64", FIRMWARE, Options(movable_node=True), TRIM,
+                               three_nodes(), KERNEL))
+    assert pred.movable_start == {}
+    assert ("movable-node-absent" in dict(pred.trace.fired()))
+
+
+def test_kernelcore_mirror_before_4_6_is_no_option():
+    """4.4: "mirror" is not parsed; memparse gives 0 and there is no ZONE_MOVABLE."""
+    opts = Options(kernelcore_mirror=True)
+    assert predict(ModelInputs("4.4.0-170-generic", FIRMWARE, opts, TRIM, three_nodes(), KERNEL)).movable_start == {}
+
+
+def test_movablecore_beyond_all_memory_3_10_and_4_4():
+    """movablecore= larger than RAM: 4.4 clamps it and (kernelcore >= totalpages) builds no
+    ZONE_MOVABLE; 3.10's unsigned totalpages - movablecore wraps, every node stays kernel memory
+    and the Movable start sits at the node's end (3.10 has no 'start at node end -> 0')."""
+    opts = Options(movablecore_pages=(64 * G) >> 12)
+    assert predict(ModelInputs("4.4.0-170-generic", FIRMWARE, opts, TRIM, three_nodes(), KERNEL)).movable_start == {}
+    old = predict(ModelInputs("3.10.0-957.el7.x86_64", FIRMWARE, opts, TRIM, three_nodes(), KERNEL))
+    assert old.movable_start == {0: 0x200000, 1: 0x400000, 2: 0x640000}
+    assert not any(z.zone == "Movable" for z in old.nonempty())
+
+
+def test_movable_start_at_node_end_is_kept_before_5_18_without_backport():
+    """ddbc84f3f595 (5.18; 5.10.y, 5.15.y, 5.17.y backports) drops a Movable start at or past its
+    node's end; 4.19 and 5.11 print it. kernelcore=22G on three_nodes(): 22G/3 per node is more
+    than node 0's 7 GiB of RAM, so node 0 stays kernel memory and its start lands at its end
+    (8 GiB = pfn 0x200000)."""
+    opts = Options(kernelcore_pages=(22 * G) >> 12)
+    new = predict(ModelInputs("5.18.0", FIRMWARE, opts, TRIM, three_nodes(False), KERNEL))
+    for release in ("4.19.0-8-amd64", "5.11.0-40-generic"):
+        old = predict(ModelInputs(release, FIRMWARE, opts, TRIM, three_nodes(False), KERNEL))
+        assert old.movable_start == {**new.movable_start, 0: 0x200000}, release
+    assert 0 not in new.movable_start

@@ -44,7 +44,8 @@ UNPREDICTABLE = {
 STATED = {
     # <20181114071642.GC2653@MiWiFi-R3L-srv>: 4.20-rc2; the hot-remove test boots with movable_node
     "baoquan-linux-mm-4.20rc2-8node-movable": ("4.20.0-rc2", "movable_node"),
-    # <20180523115303.GA29492@techadventures.net>: mainline of May 2018, 'movablecore=4G'
+    # <20180523115303.GA29492@techadventures.net>: 'movablecore=4G'; the release is not named
+    # (mainline of 23 May 2018): taken as 4.17-rc6, the rc of that week (no switch differs 4.17-4.20)
     "osalvador-qemu-movablecore-2node-fragment": ("4.17.0-rc6", "movablecore=4G"),
 }
 

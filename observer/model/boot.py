@@ -1,11 +1,11 @@
 """One boot replayed: firmware map -> memblock -> NUMA -> zones -> memory blocks."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from observer.model import hotplug, memblock, numa, zones
-from observer.model.inputs import PAGE_SHIFT, PAGE_SIZE, ModelInputs, Reservation
+from observer.model.inputs import PAGE_SHIFT, PAGE_SIZE, ModelInputs, Options, Reservation
 from observer.model.movablemem_map import movable_limits
 from observer.model.rules import ruleset_for
 from observer.model.trace import Trace
@@ -35,7 +35,23 @@ class Prediction:
         return [z for z in self.zones if z.spanned or z.present]
 
 
-def early_reservations(inputs: ModelInputs, mb: memblock.Memblock, trace: Trace) -> list[Reservation]:
+def options_of_release(opts: Options, trace: Trace) -> Options:
+    """The options as the release's kernel understands them: ``movable_node`` has no zone rule
+    before 3.14 and ``kernelcore=mirror`` is no option before 4.6 (rules.RuleSet)."""
+    rules = trace.rules
+    if opts.movable_node and not rules.movable_node_branch:
+        trace.step("movable-node-absent", f"{rules.series[0]}.{rules.series[1]}: movable_node ignored for zones "
+                   "(taken from source, not proven on a booted kernel)", memblock.Memblock())
+        opts = replace(opts, movable_node=False)
+    if opts.kernelcore_mirror and not rules.mirror_option:
+        trace.step("mirror-absent", f"{rules.series[0]}.{rules.series[1]}: kernelcore=mirror is not an option "
+                   "(taken from source, not proven on a booted kernel)", memblock.Memblock())
+        opts = replace(opts, kernelcore_mirror=False)
+    return opts
+
+
+def early_reservations(inputs: ModelInputs, mb: memblock.Memblock, trace: Trace,
+                       movable_node: bool) -> list[Reservation]:
     """memblock.reserved when numa_clear_kernel_node_hotplug runs: the recorded reservations,
     the first 1 MiB (arch/x86/kernel/setup.c early_reserve_memory, 5.13+), and the early
     memblock allocations (page tables, ACPI table upgrade copy, log buffer), which go
@@ -48,7 +64,7 @@ def early_reservations(inputs: ModelInputs, mb: memblock.Memblock, trace: Trace)
     if trace.rules.reserve_low_1m:
         out.append(Reservation(0, LOW_1M, "first 1 MiB"))
     taken = sorted((r.start, r.end) for r in out)
-    if inputs.options.movable_node:
+    if movable_node:
         addr = None
         for r in mb.regions:
             cand = max(r.start, LOW_1M)
@@ -78,7 +94,7 @@ def predict(inputs: ModelInputs, zone_seen: Callable[[int], str | None] | None =
         trace.assume(note)
     for a in inputs.assumptions:
         trace.assume(a)
-    opts = inputs.options
+    opts = options_of_release(inputs.options, trace)
     table = memblock.from_entries(inputs.firmware_e820)
     base = memblock.Memblock()
     trace.step("e820-memblock", f"firmware map: {len(table)} ranges", base)
@@ -95,7 +111,7 @@ def predict(inputs: ModelInputs, zone_seen: Callable[[int], str | None] | None =
             f"[mem {op.start:#x}-{op.end - 1:#x}] {op.old_type or 'any'} ==> {op.new_type or 'removed'}"
             for op in inputs.late_e820_ops), mb)
     trace.step("max-pfn", f"max_pfn = {max_pfn:#x}", mb)
-    reserved = early_reservations(inputs, mb, trace)
+    reserved = early_reservations(inputs, mb, trace, opts.movable_node)
     nodes = numa.build_nodes(mb, inputs.srat, opts.numa_off, max_pfn, reserved, trace)
     az = zones.arch_zones(mb, max_pfn, trace)
     limit = None

@@ -46,13 +46,13 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     _r("e820-trim", "the kernel reserves page 0 and removes the legacy BIOS area (0xa0000-0xfffff)",
        ((0, 0), "arch/x86/kernel/setup.c", "trim_bios_range")),
     _r("e820-memblock", "usable e820 ranges become memblock.memory; partial pages are dropped",
-       ((0, 0), "arch/x86/kernel/e820.c", "e820__memblock_setup")),
+       ((0, 0), "arch/x86/kernel/e820.c", "memblock_x86_fill"), ((4, 12), "arch/x86/kernel/e820.c", "e820__memblock_setup")),
     _r("e820-late", "e820 edits after memblock is built (EFI reservations: BGRT, ESRT) leave memblock.memory as it was",
        ((0, 0), "arch/x86/platform/efi/quirks.c", "efi_arch_mem_reserve")),
     _r("efi-boot-services", "EFI boot-services code and data stay memblock-reserved after memblock is built, "
        "so their nodes are kernel nodes", ((0, 0), "arch/x86/platform/efi/quirks.c", "efi_reserve_boot_services")),
     _r("max-pfn", "max_pfn is the end of the highest usable e820 range",
-       ((0, 0), "arch/x86/kernel/e820.c", "e820__end_of_ram_pfn")),
+       ((0, 0), "arch/x86/kernel/e820.c", "e820_end_of_ram_pfn"), ((4, 12), "arch/x86/kernel/e820.c", "e820__end_of_ram_pfn")),
     _r("srat-pxm", "proximity domains get node ids in order of first appearance, CPU entries first",
        ((0, 0), "drivers/acpi/numa/srat.c", "acpi_map_pxm_to_node")),
     _r("srat-memory", "enabled SRAT memory entries become numa_meminfo blocks; hot-pluggable ones mark memblock",
@@ -71,7 +71,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
        ((0, 0), "arch/x86/kernel/setup.c", "setup_arch (memblock_set_bottom_up)"),
        ((0, 0), "mm/memblock.c", "should_skip_region")),
     _r("zone-limits", "DMA ends at 16 MiB, DMA32 at 4 GiB, Normal at max_pfn; zones start at the first RAM pfn",
-       ((0, 0), "arch/x86/mm/init.c", "zone_sizes_init"), ((0, 0), _PA, "free_area_init"),
+       ((0, 0), "arch/x86/mm/init.c", "zone_sizes_init"), ((0, 0), _PA, "free_area_init_nodes"),
+       ((5, 8), _PA, "free_area_init"),
        ((6, 4), _MI, "free_area_init")),
     _r("movable-zone", "ZONE_MOVABLE is carved from the highest zone with a non-empty range",
        ((0, 0), _PA, "find_usable_zone_for_movable"), ((6, 4), _MI, "find_usable_zone_for_movable")),
@@ -79,6 +80,10 @@ RULES: dict[str, Rule] = {r.id: r for r in (
        ((0, 0), _PA, "find_zone_movable_pfns_for_nodes"), ((6, 4), _MI, "find_zone_movable_pfns_for_nodes")),
     _r("kernelcore-mirror", "kernelcore=mirror: Movable starts at the lowest non-mirrored pfn above 4 GiB",
        ((0, 0), _PA, "find_zone_movable_pfns_for_nodes"), ((6, 4), _MI, "find_zone_movable_pfns_for_nodes")),
+    _r("movable-node-absent", "before 3.14 movable_node has no zone rule: Movable comes from kernelcore=/movablecore= only",
+       ((0, 0), _PA, "find_zone_movable_pfns_for_nodes (no movable_node branch before 3.14)")),
+    _r("mirror-absent", "before 4.6 kernelcore=mirror is not an option: memparse gives 0, as if absent",
+       ((0, 0), _PA, "cmdline_parse_kernelcore (no \"mirror\" before 4.6)")),
     _r("mirror-none", "kernelcore=mirror without mirrored memory is ignored (6.2+)",
        ((6, 2), _PA, "find_zone_movable_pfns_for_nodes"), ((6, 4), _MI, "find_zone_movable_pfns_for_nodes")),
     _r("kernelcore", "kernelcore=/movablecore=: kernel memory spread evenly over nodes, restart loop",
@@ -114,14 +119,36 @@ RULES: dict[str, Rule] = {r.id: r for r in (
 
 @dataclass(frozen=True)
 class RuleSet:
-    """Version switches for one kernel series."""
+    """Version switches for one kernel series.
+
+    Switches marked FROM SOURCE are read from the kernel source (or the dated patch) of the
+    era and are not proven on a booted kernel: the lab boots 5.10, 6.1, 6.12 and 7.x only, and
+    no real log in tests/data/reallogs boots an older kernel with the option concerned.
+    """
 
     series: tuple[int, int]
     verified: bool
-    percent: bool             # kernelcore=nn% (4.17)
+    #: mm/page_alloc.c find_zone_movable_pfns_for_nodes: the movable_node branch (lowest
+    #: MEMBLOCK_HOTPLUG pfn per node, before kernelcore=/movablecore=) appeared in 3.14 (Tang Chen,
+    #: "Make movable_node have higher priority", 529D423F.3030200@cn.fujitsu.com). Before it the
+    #: kernel has no such zone rule. FROM SOURCE; vendor 3.10 kernels (RHEL 7) may carry a backport.
+    movable_node_branch: bool
+    #: cmdline_parse_kernelcore: "mirror" is known from 4.6 (Taku Izumi, 342332e6a925); before,
+    #: memparse("mirror") gives 0 and kernelcore= is as if absent. FROM SOURCE.
+    mirror_option: bool
+    #: find_zone_movable_pfns_for_nodes: movablecore= clamped to totalpages and kernelcore >=
+    #: totalpages -> no ZONE_MOVABLE (Xishi Qiu, "fix overflow in find_zone_movable_pfns_for_nodes"
+    #: and "skip if required_kernelcore is larger than totalpages", 5615D311.5030908@huawei.com,
+    #: Oct 2015 -> 4.4). 3.10's source has neither: totalpages - movablecore wraps (unsigned).
+    #: FROM SOURCE.
+    kernelcore_bounds: bool
+    percent: bool             # kernelcore=nn% (4.17, a5c6d6509342); FROM SOURCE for 4.x
     mirror_needs_mirror: bool  # "no mirror memory, ignore kernelcore=mirror" (6.2)
     #: zone_movable_pfn >= node end -> 0: mainline 5.18 (ddbc84f3f595); Debian's 5.10.262 has it too
-    #: (recordings/5.10/kernelcore_2g: node 0's start at its end is not printed). Older is untested.
+    #: (recordings/5.10/kernelcore_2g: node 0's start at its end is not printed). Stable backports
+    #: to 5.15.y and 5.17.y (stable reviews of 5 Apr 2022) are assumed present, as the sublevel that
+    #: brought them is not in a vendor release string; 5.11-5.14, 5.16 and older never had it (mainline
+    #: history; 5.16.y and 5.4.y backports unverified). FROM SOURCE except 5.10.
     zmp_past_end_reset: bool
     cleanup_to_dram: bool     # numa_cleanup_meminfo clips to memblock DRAM bounds (6.12 numa_memblks)
     reserve_low_1m: bool      # setup_arch reserves the first 1 MiB (5.13)
@@ -153,15 +180,19 @@ def ruleset_for(release: str | None) -> tuple[RuleSet, str | None]:
         note = (f"kernel {release}: rules verified only for "
                 + ", ".join(f"{a}.{b}" for a, b in VERIFIED_SERIES)
                 + f"; applied the version switches as of {series[0]}.{series[1]} "
-                  f"(nearest verified: {near[-1][0]}.{near[-1][1]})")
+                  f"(nearest verified: {near[-1][0]}.{near[-1][1]}; switches that differ from it "
+                  f"are taken from kernel source, not proven on a booted kernel)")
     return RuleSet(
         series=series,
         verified=note is None,
+        movable_node_branch=series >= (3, 14),
+        mirror_option=series >= (4, 6),
+        kernelcore_bounds=series >= (4, 4),
         percent=series >= (4, 17),
         mirror_needs_mirror=series >= (6, 2),
-        # ddbc84f3f595 went to the 5.10.y stable series too: Debian's 5.10.262 prints no Movable
-        # start for a node wholly below it (recordings/5.10/kernelcore_2g: no 'Node 0:' line).
-        zmp_past_end_reset=series >= (5, 18) or series == (5, 10),
+        # ddbc84f3f595 (5.18) went to the 5.10.y, 5.15.y and 5.17.y stable series: proven on Debian's
+        # 5.10.262 (recordings/5.10/kernelcore_2g: no 'Node 0:' line); 5.15/5.17 from stable history.
+        zmp_past_end_reset=series >= (5, 18) or series in ((5, 10), (5, 15), (5, 17)),
         cleanup_to_dram=series >= (6, 12),
         reserve_low_1m=series >= (5, 13),
         node_min_size=(4 << 20) if series < (6, 7) else 0,

@@ -104,14 +104,15 @@ def find_zone_movable_pfns(mb: Memblock, az: ArchZones, trace: Trace, *, movable
         required_m = (totalpages * 100 * movablecore_percent) // 10000
     if required_m:
         required_m = -(-required_m // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
-        required_m = min(totalpages, required_m)
-        required_k = max(required_k, totalpages - required_m)
+        if rules.kernelcore_bounds:
+            required_m = min(totalpages, required_m)
+        required_k = max(required_k, (totalpages - required_m) % (1 << 64))  # unsigned long before 4.4
     if movable_limit is not None and not required_k:
         zmp = dict(movable_limit)
         trace.step("movablemem-map", "Movable starts (zone_movable_limit): " + (", ".join(
             f"node {n}: {p:#x}" for n, p in sorted(zmp.items())) or "none"), mb, zmp)
         return _align(mb, zmp, trace)
-    if not required_k or required_k >= totalpages:
+    if not required_k or (rules.kernelcore_bounds and required_k >= totalpages):
         if kernelcore_pages or kernelcore_percent or movablecore_pages or movablecore_percent:
             trace.step("kernelcore", f"kernel memory {required_k} of {totalpages} pages: no ZONE_MOVABLE", mb)
         return {}
