@@ -25,11 +25,13 @@ run: install
 	-$(VENV)/bin/movcheck check
 	$(VENV)/bin/movcheck audit
 
+# The fast tests on both cores (pytest-xdist), then the real-kernel boots, which pace themselves.
 test: install lab-deps
-	$(PY) -m pytest $(PYTEST)
+	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST)
+	$(PY) -m pytest -m slow $(PYTEST)
 
 test-fast: install
-	$(PY) -m pytest -m "not slow" $(PYTEST)
+	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST)
 
 lab: install lab-deps
 	MOVCHECK_LAB=full $(PY) -m pytest -m slow $(PYTEST)
