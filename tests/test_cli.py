@@ -162,3 +162,17 @@ def test_internal_error_is_exit_4_one_line(monkeypatch, capsys):
     monkeypatch.setenv("MOVCHECK_DEBUG", "1")
     with pytest.raises(KeyError):
         main(["show", "--root", str(Path(__file__).parent / "data/vm-6.18.44.tar.gz")])
+
+
+def test_show_on_a_memory_only_sysroot(tmp_path, capsys):
+    """As lsmem's own test dumps: only sys/devices/system/memory. The blocks are shown, zones are
+    unknown (not empty), and the missing zoneinfo is named once."""
+    with tarfile.open(Path(__file__).parents[1] / "recordings/7.x/hp_node2_movable_node.tar.gz") as tar:
+        tar.extractall(tmp_path, members=[m for m in tar.getmembers()
+                                          if m.name.startswith("sys/devices/system/memory")])
+    assert main(["show", "--root", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "zones unknown" in out and "0x0000000140000000-0x00000001bfffffff    2G  online" in out
+    assert err.count("proc/zoneinfo") == 1
+    assert main(["show", "--json", "--root", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["zones"] is None

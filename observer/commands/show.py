@@ -38,6 +38,16 @@ def optional(reading: Reading, skipped: list[str]) -> Any:
     return reading.value
 
 
+def shown(reading: Reading, skipped: list[str]) -> Any:
+    """The value of a source ``show`` exists for (zones, memory blocks): absent or denied is
+    noted in ``skipped`` and shown as unknown; malformed stops the command."""
+    if reading.status is Status.MALFORMED:
+        require(reading)
+    if not reading.ok:
+        skipped.append(reading.describe())
+    return reading.value
+
+
 def cmdline_options(cmd: CommandLine) -> dict[str, Any]:
     """The command-line options that decide the zone layout, as given."""
     return {
@@ -59,9 +69,11 @@ def cmdline_options(cmd: CommandLine) -> dict[str, Any]:
 def gather(root: Root) -> tuple[dict[str, Any], list[str]]:
     """Everything ``show`` prints, as JSON-ready data, and the sources it skipped."""
     skipped: list[str] = []
-    zoneinfo = require(read_zoneinfo(root))
-    blocks = require(read_memory_blocks(root))
-    assert isinstance(zoneinfo, ZoneInfo) and isinstance(blocks, MemoryBlocks)
+    zoneinfo_r, blocks_r = read_zoneinfo(root), read_memory_blocks(root)
+    if not zoneinfo_r.ok and not blocks_r.ok:  # nothing show exists for: say why, exit 3
+        require(zoneinfo_r if zoneinfo_r.status is Status.MALFORMED else blocks_r)
+    zoneinfo: ZoneInfo | None = shown(zoneinfo_r, skipped)
+    blocks: MemoryBlocks | None = shown(blocks_r, skipped)
     release = optional(read_release(root), skipped)
     cmd = optional(read_cmdline(root), skipped)
     nodes = optional(read_nodes(root), skipped)
@@ -80,7 +92,7 @@ def gather(root: Root) -> tuple[dict[str, Any], list[str]]:
                   for n in nodes.nodes] if nodes else [],
         "zones": [{"node": z.node, "zone": z.name, "start_pfn": z.start_pfn, "spanned": z.spanned,
                    "present": z.present, "managed": z.managed}
-                  for z in zoneinfo.zones if z.spanned],
+                  for z in zoneinfo.zones if z.spanned] if zoneinfo else None,
         "srat": [{"proximity_domain": m.proximity_domain, "base": m.base, "length": m.length,
                   "enabled": m.enabled, "hotpluggable": m.hotpluggable, "non_volatile": m.non_volatile}
                  for m in srat.memory] if srat else None,
@@ -90,7 +102,7 @@ def gather(root: Root) -> tuple[dict[str, Any], list[str]]:
                                "state": r.state, "removable": r.removable,
                                "block": f"{r.first}" if r.first == r.last else f"{r.first}-{r.last}",
                                "node": r.node, "zones": list(r.valid_zones or ())}
-                              for r in group_blocks(blocks)]},
+                              for r in group_blocks(blocks)]} if blocks else None,
         "skipped": skipped,
     }
     return data, skipped
@@ -111,7 +123,9 @@ def render(data: dict[str, Any]) -> str:
             mem = fmt_size(n["mem_total"]) if n["mem_total"] is not None else "?"
             out.append(f"{n['node']:>4}  {cpus:<10} {mem:>7}  {'yes' if n['has_normal_memory'] else 'no'}")
     out += ["", "NODE ZONE     START_PFN   SPANNED   PRESENT   MANAGED  RANGE"]
-    for z in data["zones"]:
+    if data["zones"] is None:
+        out.append("   ? zones unknown (no proc/zoneinfo)")
+    for z in data["zones"] or ():
         start = z["start_pfn"]
         span = fmt_range(start * PAGE, (start + z["spanned"]) * PAGE) if start is not None else "?"
         managed = z["managed"] if z["managed"] is not None else "?"
@@ -128,6 +142,9 @@ def render(data: dict[str, Any]) -> str:
             out.append(f"{m['proximity_domain']:>3} {fmt_range(m['base'], m['base'] + m['length'])} "
                        f"{fmt_size(m['length']):>5}  {' '.join(flags)}")
     mem = data["memory"]
+    if mem is None:
+        out += ["", "memory blocks unknown (no sys/devices/system/memory)"]
+        return "\n".join(out)
     out += ["", f"memory blocks of {fmt_size(mem['block_size'])}",
             "RANGE                                   SIZE   STATE REMOVABLE   BLOCK NODE ZONES"]
     for r in mem["ranges"]:
