@@ -177,7 +177,7 @@ def gather(root: Root, cmdline: str | None = None,
         srat = srat_from_log(log)
         notes.append(f"SRAT not readable ({srat_r.describe()}): rebuilt from the boot log's SRAT lines")
     elif srat_r.status is not Status.ABSENT or log is None:
-        missing.append(f"SRAT ({srat_r.describe()})" + ("" if log else " and no boot log"))
+        missing.append(f"SRAT ({srat_r.describe()})" + ("" if log else f" and no boot log ({log_r.describe()})"))
 
     reservations = list(_kernel_image(root, log, notes))
     if log is not None:
