@@ -309,7 +309,7 @@ def _event(msg: str, n: int, usec: int | None, block: str) -> tuple[ev.Event | N
     if msg[:1] == " " or msg[:1] == "\t":
         if block and (event := _indented(block, msg, n, usec)) is not None:
             return event, block
-        if block and _BLOCK_ITEM.get(block, "\x00") in msg:
+        if (item := _BLOCK_ITEM.get(block)) and item in msg:
             raise ParseError(f"line {n}: a '{block}' line movcheck cannot read: {msg.strip()[:80]!r}")
         msg = msg.lstrip()  # e.g. '    NODE_DATA(2) on node 1'
     else:
