@@ -1,7 +1,7 @@
 """Offline and hot-remove trials: does the real kernel let go of what the audit calls removable?
 
     python -m tests.lab.trials [--kernel 6.1|6.12|all] [--firmware seabios|uefi] [--scenario NAME ...]
-                               [-j N] [--json FILE]
+                               [--untried] [-j N] [--json FILE]
 
 For each recording ``recordings/<series>[-uefi]/<scenario>.tar.gz`` the scenario is booted
 again on the same kernel series and firmware with its own runtime steps, then with trial steps
@@ -234,23 +234,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--firmware", default="seabios", choices=FIRMWARES)
     ap.add_argument("--scenario", nargs="*", default=None, metavar="NAME")
     ap.add_argument("-j", "--jobs", type=int, default=1)
+    ap.add_argument("--untried", action="store_true", help="only recordings without kept trials")
     ap.add_argument("--json", type=Path, help="also write every outcome as JSON")
     args = ap.parse_args(argv)
     series = ALL_KERNELS if args.kernel == "all" else (args.kernel,)
     jobs = [(p, s) for s in series
             for p in sorted((recording.RECORDINGS / recording.series_dir(s, args.firmware)).glob("*.tar.gz"))
-            if not args.scenario or p.name.removesuffix(".tar.gz") in args.scenario]
+            if (not args.scenario or p.name.removesuffix(".tar.gz") in args.scenario)
+            and not (args.untried and evidence_path(p).exists())]
     if not jobs:
         print("movcheck trials: no recordings to try", file=sys.stderr)
         return 3
     resolved = {s: kernels.resolve(s) for s in {s for _, s in jobs}}
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        trials = list(pool.map(lambda job: run_trial(job[0], resolved[job[1]]), jobs))
-    for (path, _), t in zip(jobs, trials):
-        save(t, path)
-    for t in trials:
+
+    def one(job: tuple[Path, str]) -> Trial:  # saved as soon as it ends: a cut run keeps what it tried
+        t = run_trial(job[0], resolved[job[1]])
+        save(t, job[0])
         print(f"{t.scenario} {t.series}: {len(t.outcomes)} trials, {t.count('MISMATCH')} mismatches"
               + (f", boot failed: {t.error}" if t.error else f", {t.seconds:.0f} s"), flush=True)
+        return t
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        trials = list(pool.map(one, jobs))
     print(table(trials))
     if args.json:
         args.json.write_text(json.dumps([{"scenario": t.scenario, "kernel": t.series, "error": t.error,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tests.lab.initramfs import newc
 from tests.lab.kernels import CACHE, Kernel
-from tests.lab.qemu import Qmp
+from tests.lab.qemu import OVMF, Qmp
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 MODULES = ("drivers/virtio/virtio_ring", "drivers/virtio/virtio", "drivers/virtio/virtio_pci_modern_dev",
@@ -100,7 +100,7 @@ poweroff -f
 class Guest:
     """One booted guest: :meth:`run` a shell snippet in it, :attr:`qmp` to plug DIMMs."""
 
-    def __init__(self, kernel: Kernel, cmdline: str = "", timeout: float = 240) -> None:
+    def __init__(self, kernel: Kernel, cmdline: str = "", timeout: float = 240, firmware: str = "seabios") -> None:
         self.kernel = kernel
         self.dir = Path(tempfile.mkdtemp(prefix="movcheck-watchlab-"))
         self.work = self.dir / "work"
@@ -120,6 +120,7 @@ class Guest:
         self.qmp_path = self.dir / "qmp.sock"
         self.console = self.dir / "console.log"
         args = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-nographic", "-no-reboot",
+                *(["-bios", str(OVMF)] if firmware == "uefi" else []),
                 "-smp", "2", "-m", "2G,slots=4,maxmem=6G",
                 "-object", "memory-backend-ram,id=m0,size=1G", "-object", "memory-backend-ram,id=m1,size=1G",
                 "-numa", "node,nodeid=0,cpus=0,memdev=m0", "-numa", "node,nodeid=1,cpus=1,memdev=m1",

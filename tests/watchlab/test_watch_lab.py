@@ -1,9 +1,9 @@
 """End to end in a Debian guest: movcheck watch under eBPF sees every hot-add/online/offline/remove.
 
-One boot: policies are switched at run time between DIMM hot-adds (auto-online
-online / online_movable / offline + manual online_kernel and online_movable,
-online_policy contig-zones / auto-movable); a burst of offline/online; two
-hot-removes; then ``movcheck replay`` must print exactly what watch printed.
+One boot per series and firmware (SeaBIOS; UEFI through OVMF on 6.12): policies are
+switched at run time between DIMM hot-adds (auto-online online / online_movable / offline
++ manual online_kernel and online_movable, online_policy contig-zones / auto-movable);
+a burst of offline/online; two hot-removes; then ``movcheck replay`` must print exactly what watch printed.
 The oracle for every zone is the guest kernel's own sysfs, read after the fact.
 """
 from __future__ import annotations
@@ -73,8 +73,8 @@ def _plug(g: Guest, name: str, node: int, online_policy: str, auto: str) -> list
     return blocks
 
 
-@pytest.mark.parametrize("series", ["6.1", "6.12"])
-def test_watch_lab(series: str) -> None:
+@pytest.mark.parametrize("series,firmware", [("6.1", "seabios"), ("6.12", "seabios"), ("6.12", "uefi")])
+def test_watch_lab(series: str, firmware: str) -> None:
     if os.geteuid() != 0 or not os.path.exists("/usr/bin/qemu-system-x86_64"):
         _need("needs root and qemu-system-x86")
     from tests.lab.kernels import KernelUnavailable, resolve
@@ -86,7 +86,7 @@ def test_watch_lab(series: str) -> None:
     env = "" if str(tree).startswith("/lib/modules/") else f"BCC_KERNEL_SOURCE={tree} "
     t0 = time.monotonic()
     try:
-        g = Guest(kernel)
+        g = Guest(kernel, firmware=firmware)
     except GuestError as exc:
         pytest.fail(str(exc))
     try:
@@ -134,7 +134,7 @@ def test_watch_lab(series: str) -> None:
         summary = trace[-1]["summary"]
         watch_lines = [ln for ln in (g.work / "watch.out").read_text().splitlines()]
         replay_lines = [ln for ln in replay.splitlines() if not ln.startswith(("movcheck replay", "rc="))]
-        report = {"release": kernel.release, "boot_s": round(g.boot_seconds, 1), "attach_s": round(attach_s, 1),
+        report = {"release": kernel.release, "firmware": firmware, "boot_s": round(g.boot_seconds, 1), "attach_s": round(attach_s, 1),
                   "attach_points": trace[0]["attach_points"], "burst_done": done,
                   "burst_seen": len(seen), "lost": summary["lost"], "reconciled": summary["reconciled"],
                   "us_per_op_with_probes": round(with_us / ops_with), "us_per_op_without": round(without_us / ops_without),
