@@ -8,7 +8,9 @@ import sys
 from typing import Sequence
 
 from observer.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CommandError
+from observer.settled import run_settled
 from probes.root import RootError, open_root
+from probes.snapshot_notes import snapshot_notes
 
 #: Subcommand modules under observer.commands -> their one-line help (each module's ``HELP``;
 #: tests/test_cli.py checks they agree), in the order ``--help`` lists them. Kept here so that
@@ -27,6 +29,9 @@ COMMAND_HELP: dict[str, str] = {
 }
 #: The commands registered by :func:`build_parser`.
 COMMANDS: tuple[str, ...] = tuple(COMMAND_HELP)
+#: Commands that read the live machine once and judge it: run again while memory changes
+#: under them (observer/settled.py). snapshot checks itself; watch follows the changes.
+SETTLED = frozenset({"srat", "show", "plan", "check", "audit", "map"})
 
 EPILOG = """exit status: 0 fine, 1 findings, 2 bad input or usage, 3 cannot tell (an input is missing or denied),
   4 internal error (a bug in movcheck; MOVCHECK_DEBUG=1 prints the traceback)
@@ -70,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open_root(args.root) as root:
             if root.mapped is not None:  # what a log file or sosreport was read as
                 print(f"movcheck {args.command}: {root.mapped.origin}", file=sys.stderr)
+            for note in snapshot_notes(root):  # what the snapshot itself says it lacks
+                print(f"movcheck {args.command}: snapshot: {note}", file=sys.stderr)
+            if root.live and args.command in SETTLED:
+                return run_settled(args._run, args, root, f"movcheck {args.command}")
             return int(args._run(args, root))
     except (CommandError, RootError) as exc:
         print(f"movcheck {args.command}: {exc}", file=sys.stderr)

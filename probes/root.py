@@ -69,6 +69,12 @@ class Root:
             got = self._once[reader] = reader(self)
         return got
 
+    def forget(self) -> None:
+        """Drop what :meth:`once` and the directory cache hold, so that the next reads see
+        the files anew (a live machine read again after its memory changed)."""
+        self._once.clear()
+        self._dirs = {"": self.prefix}
+
     def _resolved(self, path: str) -> str:
         """``path`` with every link resolved; raises _Escape when it leaves the root."""
         real = os.path.realpath(path)

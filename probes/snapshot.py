@@ -20,18 +20,23 @@ from dataclasses import dataclass
 
 from probes import capture
 from probes.bootlog import read_boot_log_text
+from probes.generation import TRIES, read_generation
 from probes.reading import Reading, Status
 from probes.root import Root, RootError
+from probes.snapshot_notes import NOTES
 
 
 @dataclass(frozen=True)
 class SnapshotResult:
-    """What was written: counts, and each path skipped with its reason (denied, escaping link)."""
+    """What was written: counts, each path skipped with its reason (denied, escaping link), and
+    whether memory held still while it was read (None: not a live machine, or not known)."""
 
     dest: str
     files: int
     links: int
     skipped: tuple[tuple[str, str], ...]
+    consistent: bool | None = None
+    tries: int = 1
 
 
 def expand(root: Root, pattern: str) -> list[str]:
@@ -98,7 +103,12 @@ def write_snapshot(root: Root, dest: str) -> SnapshotResult:
     """
     if os.path.lexists(dest):
         raise RootError(f"{dest}: already exists; refusing to overwrite")
-    files, links, skipped = collect(root)
+    files, links, skipped, consistent, tries = _collect_settled(root)
+    notes = [f"lacks {reason}" for _, reason in skipped]
+    if consistent is False:
+        notes.append(f"inconsistent: memory changed while it was read, {tries} times (uevent_seqnum moved)")
+    if notes:
+        files[NOTES] = "".join(f"{n}\n" for n in notes).encode()
     try:
         if dest.endswith((".tar.gz", ".tgz")):
             _write_tar(dest, files, links)
@@ -106,7 +116,22 @@ def write_snapshot(root: Root, dest: str) -> SnapshotResult:
             write_dir(dest, files, links)
     except OSError as exc:
         raise RootError(f"{dest}: cannot write snapshot ({exc.strerror or exc})") from None
-    return SnapshotResult(dest, len(files), len(links), tuple(skipped))
+    return SnapshotResult(dest, len(files) - (NOTES in files), len(links), tuple(skipped), consistent, tries)
+
+
+def _collect_settled(root: Root) -> tuple[dict[str, bytes], dict[str, str], list[tuple[str, str]], bool | None, int]:
+    """:func:`collect`, again while a live machine's memory changes under it (up to TRIES times):
+    the readings, whether the last one held still (None: not live or no uevent_seqnum), tries."""
+    for tries in range(1, TRIES + 1):
+        root.forget()
+        before = read_generation(root) if root.live else None
+        files, links, skipped = collect(root)
+        if before is None or not before.ok:
+            return files, links, skipped, None, tries
+        after = read_generation(root)
+        if after.ok and after.value == before.value:
+            return files, links, skipped, True, tries
+    return files, links, skipped, False, TRIES
 
 
 def write_dir(dest: str, files: dict[str, bytes], links: dict[str, str]) -> None:

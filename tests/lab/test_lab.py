@@ -44,9 +44,12 @@ CI_SELECTION: tuple[tuple[str, str], ...] = (
     ("one_node_hotadd", "7.x"),
     ("kernelcore_mirror", "7.x"),
     ("hp_node2_offline_boot", "7.x"),
-    # UEFI (OVMF): folders <series>-uefi; the EFI boot-services rule and a runtime hot-add.
+    # UEFI (OVMF) on every series: folders <series>-uefi; the EFI boot-services rule, a runtime
+    # hot-add, and the Movable start that UEFI's low map moves (kernelcore/movablecore percent).
     ("uefi_boot_services_node", "6.1-uefi"),
     ("hp_node2_runtime", "7.x-uefi"),
+    ("uefi_boot_services_node", "5.10-uefi"),
+    ("kernelcore_movablecore_pct", "6.12-uefi"),
 )
 
 
