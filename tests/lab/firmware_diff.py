@@ -1,6 +1,6 @@
 """What the firmware changes: each scenario's SeaBIOS and UEFI recordings side by side.
 
-    python -m tests.lab.firmware_diff [--kernel 6.1|...|all] [--scenario NAME ...]
+    python -m tests.lab.run firmware [--kernel 6.1|...|all] [--scenario NAME ...]
 
 For every scenario recorded under both firmwares on a series, one row: ``same`` when the
 zones (span and present pages) and the memory blocks' states and zones agree, else what
@@ -9,12 +9,10 @@ issue 18 holds its output.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from tests.lab import recording
-from tests.lab.scenario import ALL_KERNELS, ScenarioError, load_all
+from tests.lab.scenario import Scenario
 
 
 def zone_differences(bios: tuple[recording.ZoneRow, ...], uefi: tuple[recording.ZoneRow, ...]) -> list[str]:
@@ -55,17 +53,8 @@ def compare(path_bios: Path, path_uefi: Path) -> str:
     return "; ".join(diffs) or "same"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.lab.firmware_diff", description=__doc__.splitlines()[0])
-    ap.add_argument("--kernel", default="all", choices=[*ALL_KERNELS, "all"])
-    ap.add_argument("--scenario", nargs="*", default=None, metavar="NAME")
-    args = ap.parse_args(argv)
-    try:
-        scenarios = load_all(args.scenario)
-    except ScenarioError as exc:
-        print(f"movcheck lab: {exc}", file=sys.stderr)
-        return 2
-    series = ALL_KERNELS if args.kernel == "all" else (args.kernel,)
+def print_table(scenarios: list[Scenario], series: tuple[str, ...]) -> int:
+    """One row per scenario and series: what UEFI changes against SeaBIOS."""
     width = max(len(sc.name) for sc in scenarios)
     print(f"{'scenario':{width}}  series  UEFI against SeaBIOS")
     for sc in scenarios:
@@ -75,7 +64,3 @@ def main(argv: list[str] | None = None) -> int:
             cell = compare(*paths) if all(p.exists() for p in paths) else "(not recorded under both)"
             print(f"{sc.name:{width}}  {s:6}  {cell}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,11 +3,14 @@
     python -m tests.lab.run recordings [--kernel 6.1|6.12|all] [--firmware seabios|uefi]
                                        [--scenario NAME ...] [-j N]
     python -m tests.lab.run table [--kernel ...] [--firmware ...] [--scenario NAME ...]
+    python -m tests.lab.run firmware [--kernel ...] [--scenario NAME ...]
 
 ``recordings`` writes ``recordings/<series>/<scenario>.tar.gz`` (SeaBIOS) or
 ``recordings/<series>-uefi/<scenario>.tar.gz`` (UEFI, OVMF) and prints a progress
 line per boot and a summary table (boot seconds, retries, per-node zones from
-/proc/zoneinfo); ``table`` prints the zones of the existing recordings without booting.
+/proc/zoneinfo); ``table`` prints the zones of the existing recordings without booting;
+``firmware`` what UEFI changes against SeaBIOS in each scenario recorded under both
+(tests/lab/firmware_diff.py).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.lab import kernels, qemu, recording
+from tests.lab import firmware_diff, kernels, qemu, recording
 from tests.lab.scenario import ALL_KERNELS, FIRMWARES, Scenario, ScenarioError, load_all
 
 
@@ -49,7 +52,7 @@ def record_one(sc: Scenario, kernel: kernels.Kernel, out_dir: Path, firmware: st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.lab.run", description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["recordings", "table"])
+    ap.add_argument("command", choices=["recordings", "table", "firmware"])
     ap.add_argument("--kernel", default="all", choices=[*ALL_KERNELS, "all"])
     ap.add_argument("--firmware", default="seabios", choices=FIRMWARES)
     ap.add_argument("--scenario", nargs="*", default=None, metavar="NAME")
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     series = ALL_KERNELS if args.kernel == "all" else (args.kernel,)
     if args.command == "table":
         return _table(scenarios, series, args.out, args.firmware)
+    if args.command == "firmware":
+        return firmware_diff.print_table(scenarios, series)
     try:
         resolved = {s: kernels.resolve(s) for s in series}
     except kernels.KernelUnavailable as exc:
