@@ -189,7 +189,7 @@ def resolve(series: str, prefer: str | None = None) -> Kernel:
         raise KernelUnavailable(f"kernel {series}: {error}")
 
 
-def _deb(pkg: str) -> Path:
+def fetch_deb(pkg: str) -> Path:
     """The cached .deb of ``pkg``, downloaded on first use."""
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
@@ -218,13 +218,13 @@ def _unpacked(series: str, pkg: str, release: str) -> Kernel:
     partial.mkdir(parents=True)
     # Only vmlinuz and config are needed: the modules stay in the deb.
     if _package_form(series)[0] == "linux-image-":
-        _extract(_deb(pkg), partial, ["./boot"])
+        _extract(fetch_deb(pkg), partial, ["./boot"])
     else:
         # sid splits the image: vmlinuz in linux-binary-<release>, config and System.map in
         # linux-base-<release>, both under usr/lib/modules/<release>/; moved to boot/ here.
         modules = f"./usr/lib/modules/{release}"
-        _extract(_deb(pkg), partial, [f"{modules}/vmlinuz"])
-        _extract(_deb(f"linux-base-{release}"), partial, [f"{modules}/config", f"{modules}/System.map"])
+        _extract(fetch_deb(pkg), partial, [f"{modules}/vmlinuz"])
+        _extract(fetch_deb(f"linux-base-{release}"), partial, [f"{modules}/config", f"{modules}/System.map"])
         (partial / "boot").mkdir()
         for name in ("vmlinuz", "config", "System.map"):
             (partial / modules / name).rename(partial / "boot" / f"{name}-{release}")

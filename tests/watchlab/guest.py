@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from tests.lab.initramfs import newc
-from tests.lab.kernels import CACHE, Kernel
+from tests.lab.kernels import CACHE, Kernel, KernelUnavailable, fetch_deb
 from tests.lab.qemu import OVMF, Qmp
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -36,17 +36,23 @@ class GuestError(RuntimeError):
 def _modules(kernel: Kernel) -> list[tuple[str, bytes]]:
     """(name, bytes) of the 9p/virtio modules ``kernel`` builds as modules, dependencies first.
 
-    Unpacked once from the kernel's deb into the cache; ``.ko.xz`` (6.12) are decompressed
-    for busybox insmod. Modules the kernel builds in (6.12: virtio) are simply absent.
+    Unpacked once from the kernel's deb (7.x: its linux-modules deb) into the cache;
+    ``.ko.xz`` (6.12, 7.x) are decompressed for busybox insmod. Modules the kernel builds
+    in (6.12: virtio) are simply absent.
     """
     tree = CACHE / "watchlab" / kernel.release
     mods = tree / "lib/modules" / kernel.release / "kernel"
     if not mods.is_dir():
         deb = next((CACHE / "debs").glob(f"linux-image-{kernel.release}*.deb"), None)
-        if deb is None:
-            raise GuestError(f"no cached deb for {kernel.release}")
+        if deb is None:  # sid (7.x): the modules have a package of their own, under /usr
+            try:
+                deb = fetch_deb(f"linux-modules-{kernel.release}")
+            except KernelUnavailable as exc:
+                raise GuestError(f"no modules for {kernel.release}: {exc}") from None
         tree.mkdir(parents=True, exist_ok=True)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+        if (tree / "usr/lib/modules").is_dir() and not (tree / "lib").exists():
+            (tree / "lib").symlink_to("usr/lib")
     found: dict[str, bytes] = {}
     for m in MODULES:
         plain, packed = mods / f"{m}.ko", mods / f"{m}.ko.xz"

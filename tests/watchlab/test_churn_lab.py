@@ -34,7 +34,7 @@ TOGGLE = f"""( while [ ! -e $W/stop ]; do
     sleep 0.1; done ) > /dev/null 2>&1 &"""
 
 RUNS = f"""mkdir -p $W/runs; ( i=0; while [ ! -e $W/stop ]; do
-    for c in show check audit snapshot; do i=$((i+1)); o=$W/runs/$i
+    for c in show check audit snapshot; do [ -e $W/stop ] && [ $i -ge 4 ] && break; i=$((i+1)); o=$W/runs/$i
       case $c in
         audit) {MC} audit --json > $o.out 2> $o.err;;
         snapshot) {MC} snapshot -o /tmp/snap-$i.tar.gz > $o.out 2> $o.err;;
@@ -84,7 +84,7 @@ def test_commands_under_churn(guest: Guest) -> None:
         a, r = _plug_cycle(g, i)
         added, removed = added + a, removed + r
     (g.work / "stop").write_text("")
-    end = time.monotonic() + 300
+    end = time.monotonic() + 600  # the command under way ends (a TCG guest on a loaded host is slow)
     while not (g.work / "runs" / "finished").exists():
         assert time.monotonic() < end, "the command loop did not finish"
         time.sleep(1)
