@@ -3,9 +3,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 APT    := python3-venv python3-bpfcc
 LABAPT := qemu-system-x86 busybox-static cpio ovmf
+# What the fleet tests run for real: node_exporter, promtool, systemd-analyze, man.
+TESTAPT := prometheus prometheus-node-exporter systemd man-db groff-base
 PYTEST ?=
 
-.PHONY: install lab-deps run test test-fast lab recordings bench lint clean
+.PHONY: install lab-deps test-deps run test test-fast lab recordings bench lint clean
 
 install: $(VENV)/.installed
 
@@ -20,17 +22,21 @@ lab-deps:
 	@dpkg -s $(LABAPT) >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LABAPT); }
 
+test-deps:
+	@dpkg -s $(TESTAPT) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TESTAPT); }
+
 run: install
 	$(VENV)/bin/movcheck show
 	-$(VENV)/bin/movcheck check
 	$(VENV)/bin/movcheck audit
 
 # The fast tests on both cores (pytest-xdist), then the real-kernel boots, which pace themselves.
-test: install lab-deps
+test: install lab-deps test-deps
 	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST)
 	$(PY) -m pytest -m slow $(PYTEST)
 
-test-fast: install
+test-fast: install test-deps
 	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST)
 
 lab: install lab-deps
