@@ -3,8 +3,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 APT    := python3-venv python3-bpfcc
 LABAPT := qemu-system-x86 busybox-static cpio ovmf
-# What the fleet tests run for real: node_exporter, promtool, systemd-analyze, man.
-TESTAPT := prometheus prometheus-node-exporter systemd man-db groff-base
+# What the fleet tests run for real: node_exporter, promtool, systemd-analyze, man, bash completion.
+TESTAPT := prometheus prometheus-node-exporter systemd man-db groff-base bash-completion
 PYTEST ?=
 
 .PHONY: install lab-deps test-deps run test test-fast lab recordings bench lint clean
