@@ -6,8 +6,8 @@ LABAPT := qemu-system-x86 busybox-static cpio ovmf
 # What the fleet tests run for real: node_exporter, promtool, systemd-analyze, man, bash completion.
 TESTAPT := prometheus prometheus-node-exporter systemd man-db groff-base bash-completion
 PYTEST ?=
-# Where `make install` puts the command, man pages, completion, rules and units (man finds
-# $(PREFIX)/share/man without MANPATH; bash-completion reads $(PREFIX)/share/bash-completion).
+# Where `make install` puts the command, man pages, completion, rules and units: man, bash-completion
+# and systemd (/usr/local/lib/systemd/system) all look under /usr/local without configuration.
 PREFIX ?= /usr/local
 
 .PHONY: install install-data lab-deps test-deps run test test-fast lab recordings bench lint clean
@@ -23,12 +23,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install-data: $(VENV)/.installed
 	install -d $(PREFIX)/bin $(PREFIX)/share/man/man8 $(PREFIX)/share/bash-completion/completions \
-	  $(PREFIX)/share/movcheck/prometheus $(PREFIX)/share/movcheck/systemd $(PREFIX)/share/doc/movcheck/examples
+	  $(PREFIX)/share/movcheck/prometheus $(PREFIX)/lib/systemd/system $(PREFIX)/share/doc/movcheck/examples
 	ln -sf $(abspath $(VENV))/bin/movcheck $(PREFIX)/bin/movcheck
 	install -m 644 man/man8/*.8 $(PREFIX)/share/man/man8/
 	install -m 644 contrib/bash-completion/movcheck $(PREFIX)/share/bash-completion/completions/
 	install -m 644 contrib/prometheus/movcheck.rules.yml $(PREFIX)/share/movcheck/prometheus/
-	install -m 644 contrib/systemd/* $(PREFIX)/share/movcheck/systemd/
+	install -m 644 contrib/systemd/* $(PREFIX)/lib/systemd/system/
 	install -m 644 doc/examples/*_example.txt $(PREFIX)/share/doc/movcheck/examples/
 
 lab-deps:
