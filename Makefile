@@ -10,9 +10,12 @@ PYTEST ?=
 # and systemd (/usr/local/lib/systemd/system) all look under /usr/local without configuration.
 PREFIX ?= /usr/local
 
-.PHONY: install install-data lab-deps test-deps run test test-fast lab recordings bench lint clean
+.PHONY: install install-data venv lab-deps test-deps run test test-fast lab recordings bench lint clean
 
 install: $(VENV)/.installed install-data
+
+# The venv alone (no /usr/local), for the targets below that only run it.
+venv: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@dpkg -s $(APT) >/dev/null 2>&1 || { apt-get update -qq && \
@@ -39,30 +42,31 @@ test-deps:
 	@dpkg -s $(TESTAPT) >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TESTAPT); }
 
-run: install
+run: venv
 	$(VENV)/bin/movcheck show
 	-$(VENV)/bin/movcheck check
 	$(VENV)/bin/movcheck audit
 
-# The fast tests on both cores (pytest-xdist), then the real-kernel boots, which pace themselves.
+# The fast tests on both cores (pytest-xdist), then the real-kernel boots, which pace themselves;
+# CI runs this, so `make install` runs there too.
 test: install lab-deps test-deps
 	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST)
 	$(PY) -m pytest -m slow $(PYTEST)
 
-test-fast: install test-deps
+test-fast: venv test-deps
 	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST)
 
-lab: install lab-deps
+lab: venv lab-deps
 	MOVCHECK_LAB=full $(PY) -m pytest -m slow $(PYTEST)
 
-recordings: install lab-deps
+recordings: venv lab-deps
 	$(PY) -m tests.lab.run recordings
 
-bench: install
+bench: venv
 	@dpkg -s time >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends time; }
 	$(PY) -m tests.bench.run
 
-lint: install
+lint: venv
 	$(PY) -m compileall -q observer probes tests
 	$(PY) -m pyflakes observer probes tests
 
