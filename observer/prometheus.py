@@ -2,7 +2,10 @@
 
 Write it to ``<collector dir>/movcheck.prom`` (atomically: to a temporary name, then
 rename) from a timer; node_exporter serves it with the host's other metrics.
-Verdict gauges are 1 (yes) or 0 (no) and are left out when the audit cannot tell.
+Verdict gauges are 1 (yes) or 0 (no) and are left out when the audit cannot tell. Names
+follow Prometheus naming: base units in the name (``_bytes``, ``_seconds``, ``_ratio``),
+``_info`` for a fact carried by labels alone, and labels with few values (node, reason
+code, verdict, firmware range); never a block number.
 """
 from __future__ import annotations
 
@@ -17,14 +20,15 @@ METRICS: dict[str, tuple[str, str]] = {
     "movcheck_audit_inputs_unreadable": ("gauge", "Inputs the audit could not read (absent or denied)."),
     "movcheck_node_removable": ("gauge", "1 when every present page of the node can be hot-removed."),
     "movcheck_node_ready": ("gauge", "1 when the node is removable and the MOVABLE:KERNEL ratio is within bounds."),
+    "movcheck_node_hotpluggable": ("gauge", "1 when the firmware marks memory of the node hot-pluggable (SRAT)."),
     "movcheck_node_present_bytes": ("gauge", "Memory present on the node, bytes."),
     "movcheck_node_movable_bytes": ("gauge", "Memory of the node in ZONE_MOVABLE, bytes."),
-    "movcheck_node_reason": ("gauge", "1 for each reason the node is not removable or not ready."),
+    "movcheck_node_reason_info": ("gauge", "1 for each reason the node is not removable or not ready."),
     "movcheck_range_removable": ("gauge", "1 when the SRAT range or DIMM can be hot-removed."),
     "movcheck_range_hotpluggable": ("gauge", "1 when the firmware marks the range hot-pluggable."),
-    "movcheck_blocks": ("gauge", "Memory blocks by node and verdict (removable, not_removable, unknown)."),
-    "movcheck_movable_ratio_percent": ("gauge", "System ZONE_MOVABLE as a percentage of kernel-zone memory."),
-    "movcheck_auto_movable_ratio_percent": ("gauge", "The MOVABLE:KERNEL limit in force (memory_hotplug.auto_movable_ratio)."),
+    "movcheck_memory_blocks": ("gauge", "Memory blocks by node and verdict (removable, not_removable, unknown)."),
+    "movcheck_movable_ratio": ("gauge", "System ZONE_MOVABLE memory over kernel-zone memory (MOVABLE:KERNEL)."),
+    "movcheck_movable_limit_ratio": ("gauge", "The MOVABLE:KERNEL limit in force (memory_hotplug.auto_movable_ratio / 100)."),
     "movcheck_check_mismatches": ("gauge", "Differences between the model's prediction and the live layout."),
 }
 
@@ -51,13 +55,16 @@ def prometheus_text(a: Audit, timestamp: float, mismatches: int | None = None) -
     add("movcheck_info", 1, kernel=f.release or "", host=f.host)
     add("movcheck_audit_timestamp_seconds", round(timestamp, 3))
     add("movcheck_audit_inputs_unreadable", len(f.problems))
+    srat = [r for r in a.ranges if r.kind == "srat"]  # none: no SRAT read, so cannot tell
+    hotpluggable = {r.node for r in srat if r.hotpluggable}
     for n in a.nodes:
         add("movcheck_node_removable", n.removable, node=n.node)
         add("movcheck_node_ready", n.ready, node=n.node)
+        add("movcheck_node_hotpluggable", n.node in hotpluggable if srat else None, node=n.node)
         add("movcheck_node_present_bytes", n.present_pages << PAGE_SHIFT, node=n.node)
         add("movcheck_node_movable_bytes", n.movable_pages << PAGE_SHIFT, node=n.node)
         for code in dict.fromkeys(r.code for r in n.reasons):
-            add("movcheck_node_reason", 1, node=n.node, code=code)
+            add("movcheck_node_reason_info", 1, node=n.node, code=code)
     for r in a.ranges:
         labels = {"kind": r.kind, "range": fmt_range(r.start, r.end), "node": "" if r.node is None else r.node}
         add("movcheck_range_removable", r.removable, **labels)
@@ -68,10 +75,10 @@ def prometheus_text(a: Audit, timestamp: float, mismatches: int | None = None) -
                "unknown" if v.removable is None else "removable" if v.removable else "not_removable")
         counts[key] = counts.get(key, 0) + 1
     for (node, verdict), count in sorted(counts.items()):
-        add("movcheck_blocks", count, node=node, verdict=verdict)
+        add("movcheck_memory_blocks", count, node=node, verdict=verdict)
     if a.ratio_percent is not None:
-        add("movcheck_movable_ratio_percent", round(a.ratio_percent, 1))
-    add("movcheck_auto_movable_ratio_percent", a.ratio)
+        add("movcheck_movable_ratio", round(a.ratio_percent / 100, 4))
+    add("movcheck_movable_limit_ratio", a.ratio / 100)
     add("movcheck_check_mismatches", mismatches)
     out = []
     for name, (kind, help_text) in METRICS.items():

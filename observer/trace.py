@@ -9,7 +9,8 @@ killed) has no summary and still replays.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Iterator
 
 from probes.reading import ParseError
@@ -94,6 +95,45 @@ class TraceWriter:
 
     def summary(self, summary: dict[str, object]) -> None:
         self._line({"summary": summary})
+
+
+class TraceFile:
+    """A trace written to ``path`` that, once it reaches ``max_bytes``, moves to ``path.1``
+    (``path.1`` to ``path.2``, ..., at most ``keep`` old files) and starts again with a header
+    holding the hotplug state at that point, so every file replays on its own. Opening happens
+    at once, so a bad path fails before the watch starts."""
+
+    def __init__(self, path: str, max_bytes: int | None = None, keep: int = 5) -> None:
+        self.path, self.max_bytes, self.keep = path, max_bytes, keep
+        self._out: IO[str] = open(path, "w", encoding="utf-8")
+        self._writer: TraceWriter | None = None
+        self._header: Header | None = None
+        self.rotations = 0
+
+    def start(self, header: Header) -> None:
+        self._header = header
+        self._writer = TraceWriter(self._out, header)
+
+    def event(self, obs: Observation, verdict: Verdict | None, state: HotplugState) -> None:
+        """Write one event; ``state`` is the hotplug state after it (the next file's header)."""
+        assert self._writer is not None and self._header is not None
+        self._writer.event(obs, verdict)
+        if self.max_bytes is not None and self._out.tell() >= self.max_bytes:
+            self._out.close()
+            for n in range(self.keep - 1, 0, -1):
+                if os.path.exists(f"{self.path}.{n}"):
+                    os.replace(f"{self.path}.{n}", f"{self.path}.{n + 1}")
+            os.replace(self.path, f"{self.path}.1")
+            self._out = open(self.path, "w", encoding="utf-8")
+            self.start(replace(self._header, state=state))
+            self.rotations += 1
+
+    def summary(self, summary: dict[str, object]) -> None:
+        assert self._writer is not None
+        self._writer.summary(summary)
+
+    def close(self) -> None:
+        self._out.close()
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_node_verdicts_match_the_real_kernel(path: Path, capsys) -> None:  # typ
 def test_prometheus_and_map_on_real_captures(path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["audit", "--root", str(path), "--format", "prometheus"]) == 0
     families = {f.name: f for f in text_string_to_metric_families(capsys.readouterr().out)}
-    assert {"movcheck_node_removable", "movcheck_blocks", "movcheck_check_mismatches"} <= set(families)
+    assert {"movcheck_node_removable", "movcheck_memory_blocks", "movcheck_check_mismatches"} <= set(families)
     assert main(["map", "--root", str(path)]) == 0
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= 80 and "\x1b" not in out

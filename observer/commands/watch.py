@@ -10,8 +10,9 @@ import time
 from dataclasses import asdict
 
 from observer.errors import EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
-from observer.trace import Header, Observation, TraceWriter
+from observer.trace import Header, Observation, TraceFile
 from observer.watch import Checker, Watcher, format_line
+from probes.cmdline import memparse
 from probes.root import Root
 
 HELP = "watch memory hot-add/online/offline/remove live and check each zone choice"
@@ -19,9 +20,27 @@ HELP = "watch memory hot-add/online/offline/remove live and check each zone choi
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="TRACE", help="write a JSON-lines trace for `movcheck replay`")
+    parser.add_argument("--rotate-size", type=_size, metavar="SIZE",
+                        help="once the trace reaches SIZE (bytes, or 64K, 10M, 1G) move it to TRACE.1 and "
+                             "start a new one that replays on its own (default: never)")
+    parser.add_argument("--rotate-keep", type=_count, default=5, metavar="N",
+                        help="old traces to keep with --rotate-size: TRACE.1 to TRACE.N (default: 5)")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     parser.add_argument("--json", action="store_true", help="print each event as a JSON line")
     parser.add_argument("--no-bpf", action="store_true", help="do not try eBPF; uevents (or polling) only")
+
+
+def _size(text: str) -> int:
+    value, used = memparse(text)
+    if used != len(text) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (bytes, or 64K, 10M, 1G)")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of 1 or more")
+    return int(text)
 
 
 def _stop_on_signals() -> None:
@@ -37,12 +56,13 @@ def _stop_on_signals() -> None:
 def run(args: argparse.Namespace, root: Root) -> int:
     if not root.live:
         raise CommandError("watch reads the live kernel; --root is for `movcheck replay` traces", 2)
+    if args.rotate_size is not None and not args.output:
+        raise CommandError("--rotate-size rotates the trace: give one with -o TRACE", 2)
     try:
-        out = open(args.output, "w") if args.output else None
+        out = TraceFile(args.output, args.rotate_size, args.rotate_keep) if args.output else None
     except OSError as exc:
         raise CommandError(f"{args.output}: {exc.strerror}", 2) from None
     counts = {"agree": 0, "disagree": 0, "unknown": 0, "info": 0}
-    writer: TraceWriter | None = None
     checker: Checker | None = None
 
     def emit(obs: Observation) -> None:
@@ -50,8 +70,8 @@ def run(args: argparse.Namespace, root: Root) -> int:
         verdict = checker.check(obs)
         if verdict is not None:
             counts[verdict.status] += 1
-        if writer is not None:
-            writer.event(obs, verdict)
+        if out is not None:
+            out.event(obs, verdict, checker.state)
         if args.json:
             body = obs.to_json()
             body.pop("raw", None)
@@ -70,7 +90,7 @@ def run(args: argparse.Namespace, root: Root) -> int:
         header = Header(os.uname().release, tuple(watcher.sources), tuple(watcher.attach_points),
                         tuple(watcher.notes), watcher.state)
         if out is not None:
-            writer = TraceWriter(out, header)
+            out.start(header)
         for note in watcher.notes:
             print(f"movcheck watch: {note}", file=sys.stderr, flush=True)
         points = f" ({', '.join(watcher.attach_points)})" if watcher.attach_points else ""
@@ -86,9 +106,8 @@ def run(args: argparse.Namespace, root: Root) -> int:
         watcher.close()
     summary = {"events": watcher.seq, "lost": watcher.lost, "reconciled": watcher.reconciled,
                "missed_at_end": missed, "verdicts": counts, "notes": watcher.notes}
-    if writer is not None:
-        writer.summary(summary)
     if out is not None:
+        out.summary(summary)
         out.close()
     print(f"movcheck watch: {watcher.seq} events; lost {watcher.lost['bpf']} (perf buffer), "
           f"{watcher.lost['uevent']} overflow(s) (uevent ENOBUFS); {watcher.reconciled} change(s) "
