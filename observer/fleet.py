@@ -131,7 +131,7 @@ class Rollup:
                         for value, tally in sorted(tallies.items(), key=lambda kv: (-sum(kv[1].status.values()), kv[0]))]
         doc["layouts"] = [{"layout": layout, "machines": ex.count, "example": ex.first[0][0]}
                           for layout, ex in _by_count(self.layouts)]
-        doc["differ"] = self._differ()
+        doc["differ"], doc["mixed_groups"] = self._differ()
         if self.require:
             doc["require"] = {"nodes": list(self.require), "met": self.required["met"],
                               "not_met": self.required["not_met"], "cannot_tell": self.required["cannot_tell"]}
@@ -140,21 +140,27 @@ class Rollup:
             doc["hosts"] = [host_json(r) for r in sorted(self.rows, key=lambda r: (r.source, r.host))]
         return doc
 
-    def _differ(self) -> list[dict[str, Any]]:
-        """Per group of machines with the same kernel, firmware and memory options and more than one
-        layout: its usual (most common) layout and the others with a few example hosts."""
-        out = []
-        for (kernel, firmware, options), layouts in sorted(self.groups.items()):
+    def _differ(self) -> tuple[list[dict[str, Any]], int]:
+        """The groups of machines with the same kernel, firmware and memory options where one layout
+        holds more than half of the machines: that usual layout, and the others (the machines that
+        differ) with a few example hosts, most differing machines first; and how many groups of more
+        than one layout have no such majority."""
+        out, mixed = [], 0
+        for (kernel, firmware, options), layouts in self.groups.items():
             if len(layouts) < 2:
                 continue
             ranked = _by_count(layouts)
+            total = sum(ex.count for ex in layouts.values())
             usual, usual_ex = ranked[0]
-            out.append({"kernel": kernel, "firmware": firmware, "options": options,
-                        "machines": sum(ex.count for ex in layouts.values()),
-                        "usual": usual, "usual_machines": usual_ex.count,
+            if usual_ex.count * 2 <= total:
+                mixed += 1
+                continue
+            out.append({"kernel": kernel, "firmware": firmware, "options": options, "machines": total,
+                        "differ": total - usual_ex.count, "usual": usual, "usual_machines": usual_ex.count,
                         "others": [{"layout": layout, "machines": ex.count, "examples": [h for h, _ in ex.first]}
                                    for layout, ex in ranked[1:]]})
-        return out
+        out.sort(key=lambda g: (-g["differ"], g["kernel"], g["firmware"], g["options"]))
+        return out, mixed
 
 
 def _ranked(counter: Counter[str]) -> list[tuple[str, int]]:

@@ -8,6 +8,8 @@ from typing import Any
 
 #: The split sections: JSON key -> heading.
 SPLIT_HEADINGS = {"by_kernel": "KERNEL", "by_firmware": "FIRMWARE", "by_options": "MEMORY OPTIONS"}
+#: Entries of each list the text shows (the JSON and CSV have every one).
+TOP = 15
 HOST_COLUMNS = ("input", "host", "status", "kernel", "firmware", "options", "nodes", "removable", "ready",
                 "undetermined", "dimms", "root_causes", "reasons", "layout", "why")
 
@@ -32,8 +34,13 @@ def _causes(causes: dict[str, int]) -> str:
     return ", ".join(f"{code} {n}" for code, n in causes.items()) or "-"
 
 
-def render_text(doc: dict[str, Any]) -> str:
-    """The roll-up for a person: verdicts, root causes, splits, layouts, odd ones out, bad inputs."""
+def _more(shown: int, total: int) -> list[str]:
+    return [f"  ... {total - shown} more (--json or --csv lists every one)"] if total > shown else []
+
+
+def render_text(doc: dict[str, Any], top: int = TOP) -> str:
+    """The roll-up for a person: verdicts, root causes, splits, layouts, odd ones out, bad inputs;
+    each list cut at its ``top`` largest entries."""
     m = doc["machines"]
     total = m["total"]
     lines = [f"{doc['inputs']} inputs: {total} machines, {doc['bad_inputs']} bad inputs"
@@ -44,22 +51,30 @@ def render_text(doc: dict[str, Any]) -> str:
     lines += [f"    unknown {u['machines']}: {u['why']} (e.g. {u['example']})" for u in doc["unknown"]]
     if doc["root_causes"]:
         lines += ["", "ROOT CAUSES of the not-ready machines (a machine counts once per cause)"]
-        lines += _table(("CAUSE", "MACHINES"), [(c["code"], c["machines"]) for c in doc["root_causes"]], (1,))
+        lines += _table(("MACHINES", "CAUSE"), [(c["machines"], c["code"]) for c in doc["root_causes"]], (0,))
     for key, heading in SPLIT_HEADINGS.items():
-        lines += [""] + _table((heading, "MACHINES", "READY", "NOT READY", "UNKNOWN", "ROOT CAUSES"),
-                               [(s["value"], s["machines"], s["ready"], s["not_ready"], s["unknown"],
-                                 _causes(s["root_causes"])) for s in doc[key]], (1, 2, 3, 4), indent="")
+        lines += ["", f"BY {heading} ({len(doc[key])})"]
+        lines += _table(("MACHINES", "READY", "NOT READY", "UNKNOWN", f"{heading.lower()}: root causes"),
+                        [(s["machines"], s["ready"], s["not_ready"], s["unknown"],
+                          f"{s['value']}" + (f": {_causes(s['root_causes'])}" if s["root_causes"] else ""))
+                         for s in doc[key][:top]], (0, 1, 2, 3))
+        lines += _more(top, len(doc[key]))
     lines += ["", f"LAYOUTS: {len(doc['layouts'])} groups of identical layouts "
                   "(per node: number:size:zones:verdict; README 'Layout key')"]
     lines += _table(("MACHINES", "EXAMPLE", "LAYOUT"), [(g["machines"], g["example"], g["layout"])
-                                                        for g in doc["layouts"]], (0,))
-    if doc["differ"]:
-        lines += ["", "DIFFER FROM THEIR GROUP (same kernel, firmware and memory options, another layout)"]
-        for g in doc["differ"]:
+                                                        for g in doc["layouts"][:top]], (0,))
+    lines += _more(top, len(doc["layouts"]))
+    if doc["differ"] or doc["mixed_groups"]:
+        lines += ["", f"DIFFER FROM THEIR GROUP (same kernel, firmware and memory options; "
+                      f"{sum(g['differ'] for g in doc['differ'])} machines in {len(doc['differ'])} groups)"]
+        for g in doc["differ"][:top]:
             lines.append(f"  {g['kernel']} | {g['firmware']} | {g['options']}: {g['machines']} machines, "
                          f"{g['usual_machines']} as {g['usual']}")
             lines += [f"    {o['machines']} as {o['layout']}: {', '.join(o['examples'])}"
                       + (" ..." if o["machines"] > len(o["examples"]) else "") for o in g["others"]]
+        lines += _more(top, len(doc["differ"]))
+        if doc["mixed_groups"]:
+            lines.append(f"  ({doc['mixed_groups']} more groups have no layout held by more than half their machines)")
     if "require" in doc:
         r = doc["require"]
         lines += ["", f"REQUIRE node {','.join(map(str, r['nodes']))} removable: {r['met']} met, "

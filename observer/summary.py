@@ -4,7 +4,8 @@ the per-host table (``--hosts``)."""
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from typing import Any
 
 from probes.cmdline import tokenize
@@ -42,6 +43,9 @@ class SummaryRow:
     options: str = "?"               # the memory options of the command line, '-' none, '?' unknown
     layout: str = ""                 # see :func:`layout_key`
     why: str = ""                    # why the input could not be judged (no nodes)
+    #: Set from the fields above: READY, NOT_READY or UNKNOWN, and (not ready) the blocking root causes.
+    status: str = field(default="", compare=False)
+    blockers: tuple[str, ...] = field(default=(), compare=False)
 
     def reason_text(self, every: bool = False) -> str:
         """Each code once with the nodes it holds back: ``not-hotpluggable:0-1 kernel-node:2``;
@@ -52,8 +56,11 @@ class SummaryRow:
                 by_code.setdefault(c, []).append(node)
         return " ".join(f"{c}:{_runs(nodes)}" for c, nodes in by_code.items()) or "-"
 
-    @property
-    def status(self) -> str:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", self._status())
+        object.__setattr__(self, "blockers", self._blockers() if self.status == NOT_READY else ())
+
+    def _status(self) -> str:
         """:data:`READY` when a node or a hot-added DIMM can be removed now; :data:`UNKNOWN` when
         nothing is and some node (or the whole input) could not be judged; else :data:`NOT_READY`."""
         if self.ready or self.dimms[0]:
@@ -69,12 +76,11 @@ class SummaryRow:
             return "the audit lists no nodes"
         return f"node {_runs(list(self.unknown))} undetermined"
 
-    @property
-    def blockers(self) -> tuple[str, ...]:
+    def _blockers(self) -> tuple[str, ...]:
         """The root causes that keep a not-ready machine from hot-removing memory: each not-ready
         node's root cause, less :data:`FIRMWARE_ONLY` ones when another node got further."""
-        causes = {node: _ranked(codes)[0] for node, codes in self.reasons if codes and node not in self.ready}
-        causes.update({n: "movable-ratio" for n in self.removable if n not in self.ready and n not in causes})
+        causes = {node: _ranked(codes)[0] for node, codes in self.reasons if codes}
+        causes.update({n: "movable-ratio" for n in self.removable if n not in self.ready})
         found = set(causes.values())
         if found - set(FIRMWARE_ONLY):
             found -= set(FIRMWARE_ONLY)
@@ -99,6 +105,7 @@ def _runs(nums: list[int]) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in out)
 
 
+@functools.lru_cache(maxsize=4096)  # a fleet has few distinct command lines
 def memory_options(cmdline: str | None) -> str:
     """The :data:`MEMORY_OPTIONS` tokens of a command line in its order (``movable_node
     kernelcore=2G``), ``-`` when it has none, ``?`` when it is unknown."""

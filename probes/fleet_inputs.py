@@ -90,7 +90,9 @@ def read_json_bytes(path: str) -> bytes:
     """The bytes of an audit JSON file; RootError (3) when it cannot be read, (2) when too large."""
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_JSON_BYTES + 1)
+            # sized by fstat: read(MAX + 1) would allocate MAX bytes for each file
+            size = os.fstat(f.fileno()).st_size
+            data = f.read() if size <= MAX_JSON_BYTES else f.read(MAX_JSON_BYTES + 1)
     except FileNotFoundError:
         raise RootError(f"{path}: no such file", 3) from None
     except IsADirectoryError:
