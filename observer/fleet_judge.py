@@ -77,9 +77,11 @@ def _from_json(path: str) -> SummaryRow:
     try:
         doc = json.loads(data)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(data.rstrip()):
+        if not data.strip():
+            raise ParseError("empty, not an audit JSON document") from None
+        if exc.pos >= len(data.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise ParseError(f"truncated JSON (ends after {len(data)} bytes: {exc.msg})") from None
-        raise ParseError(f"not JSON ({exc.msg} at byte {exc.pos})") from None
+        raise ParseError(f"not JSON ({exc.msg}, byte {exc.pos})") from None
     return row_from_json(path, doc)
 
 

@@ -35,12 +35,13 @@ def test_cli_mixes_json_files_and_snapshots(tmp_path, capsys) -> None:  # type: 
     write_snapshot(str(snap))
     doc = audit_json(audit(machine()), "")
     (tmp_path / "a.json").write_text(json.dumps(doc))
-    assert main(["summary", str(tmp_path / "a.json"), str(snap)]) == 0
+    assert main(["summary", "--hosts", str(tmp_path / "a.json"), str(snap)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:5] == ["HOST", "KERNEL", "NODES", "REMOVABLE", "DIMMS"]
     assert lines[1].split()[:5] == ["lab", "6.1.0-56-amd64", "3", "2", "1/1"]
     assert next(l for l in lines if l.startswith("hostb")).split()[:4] == ["hostb", "6.1.0-56-amd64", "2", "1"]
     (tmp_path / "bad.json").write_text("{")
     assert main(["summary", str(tmp_path / "bad.json")]) == 2
-    assert "not JSON" in capsys.readouterr().err
+    assert f"{tmp_path / 'bad.json'}: truncated JSON" in capsys.readouterr().out
     assert main(["summary", str(tmp_path / "missing.json")]) == 3
+    assert f"{tmp_path / 'missing.json'}: no such file" in capsys.readouterr().out
