@@ -10,6 +10,8 @@ from typing import Any
 SPLIT_HEADINGS = {"by_kernel": "KERNEL", "by_firmware": "FIRMWARE", "by_options": "MEMORY OPTIONS"}
 #: Entries of each list the text shows (the JSON and CSV have every one).
 TOP = 15
+#: Layouts shown per group besides its usual one.
+OTHERS = 3
 HOST_COLUMNS = ("input", "host", "status", "kernel", "firmware", "options", "nodes", "removable", "ready",
                 "undetermined", "dimms", "root_causes", "reasons", "layout", "why")
 
@@ -71,7 +73,9 @@ def render_text(doc: dict[str, Any], top: int = TOP) -> str:
             lines.append(f"  {g['kernel']} | {g['firmware']} | {g['options']}: {g['machines']} machines, "
                          f"{g['usual_machines']} as {g['usual']}")
             lines += [f"    {o['machines']} as {o['layout']}: {', '.join(o['examples'])}"
-                      + (" ..." if o["machines"] > len(o["examples"]) else "") for o in g["others"]]
+                      + (" ..." if o["machines"] > len(o["examples"]) else "") for o in g["others"][:OTHERS]]
+            if len(g["others"]) > OTHERS:
+                lines.append(f"    ... {len(g['others']) - OTHERS} more layouts")
         lines += _more(top, len(doc["differ"]))
         if doc["mixed_groups"]:
             lines.append(f"  ({doc['mixed_groups']} more groups have no layout held by more than half their machines)")

@@ -40,22 +40,25 @@ def _walk_dir(path: str) -> Iterator[str]:
         with os.scandir(path) as it:
             entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
     except OSError as exc:
-        yield _Unreadable(path, exc.strerror or str(exc))
+        yield _Refused(path, f"cannot list the directory ({exc.strerror or exc})", 3)
         return
     for name, is_dir in entries:
         full = os.path.join(path, name)
         if is_dir and not is_machine_dir(full):
             yield from _walk_dir(full)
+        elif not is_dir and os.path.isdir(full) and not is_machine_dir(full):
+            yield _Refused(full, "a link to a directory, not followed", 2)
         else:
             yield full
 
 
-class _Unreadable(str):
-    """A directory that could not be listed: a path carrying why, judged as a bad input."""
+class _Refused(str):
+    """A path met in a walk that is no input (an unlistable directory, a link to a folder): judged
+    as a bad input with ``why`` and exit status ``code``."""
 
-    def __new__(cls, path: str, why: str = "unreadable") -> "_Unreadable":
+    def __new__(cls, path: str, why: str = "refused", code: int = 2) -> "_Refused":
         self = super().__new__(cls, path)
-        self.why = why
+        self.why, self.code = why, code
         return self
 
 
@@ -70,8 +73,8 @@ def listed(stream: IO[str]) -> Iterator[str]:
 def kind_of(path: str) -> str:
     """:data:`JSON` for a ``.json`` file or one whose first non-blank byte is ``{``, else :data:`ROOT`;
     RootError when it cannot be read at all."""
-    if isinstance(path, _Unreadable):
-        raise RootError(f"{path}: cannot list the directory ({path.why})", 3)
+    if isinstance(path, _Refused):
+        raise RootError(f"{path}: {path.why}", path.code)
     if os.path.isdir(path):
         return ROOT
     if path.endswith(".json"):

@@ -166,3 +166,14 @@ def test_csv_for_spreadsheets(tmp_path, capsys) -> None:  # type: ignore[no-unty
     head, host = out.splitlines()
     assert head.split(",")[:3] == ["input", "host", "status"] and host.split(",")[1:3] == ["hostb", "ready"]
     assert os.path.basename(host.split(",")[0]) == "hostb"
+
+
+def test_links_to_folders_are_not_followed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_audit import write_snapshot
+    write_snapshot(str(tmp_path / "hosts" / "hostb"))
+    os.symlink(tmp_path / "hosts" / "hostb", tmp_path / "hosts" / "hostb-again")  # a machine: read
+    os.symlink(tmp_path / "hosts", tmp_path / "hosts" / "loop")  # a folder: refused, no loop
+    code, out = summary([str(tmp_path), "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 2 and doc["machines"]["ready"] == 2
+    assert doc["bad"] == [{"input": str(tmp_path / "hosts" / "loop"), "reason": "a link to a directory, not followed"}]
