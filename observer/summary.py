@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from probes.cmdline import tokenize
 from probes.firmware import describe_json
@@ -79,7 +79,7 @@ class SummaryRow:
     def _blockers(self) -> tuple[str, ...]:
         """The root causes that keep a not-ready machine from hot-removing memory: each not-ready
         node's root cause, less :data:`FIRMWARE_ONLY` ones when another node got further."""
-        causes = {node: _ranked(codes)[0] for node, codes in self.reasons if codes}
+        causes = {node: _root_cause(codes) for node, codes in self.reasons if codes}
         causes.update({n: "movable-ratio" for n in self.removable if n not in self.ready})
         found = set(causes.values())
         if found - set(FIRMWARE_ONLY):
@@ -87,12 +87,21 @@ class SummaryRow:
         return tuple(sorted(found, key=_rank))
 
 
+_RANK = {code: i for i, code in enumerate(ROOT_CAUSES)}
+
+
 def _rank(code: str) -> tuple[int, str]:
-    return (ROOT_CAUSES.index(code) if code in ROOT_CAUSES else len(ROOT_CAUSES), code)
+    return (_RANK.get(code, len(ROOT_CAUSES)), code)
 
 
 def _ranked(codes: tuple[str, ...]) -> list[str]:
-    return sorted(codes, key=lambda c: ROOT_CAUSES.index(c) if c in ROOT_CAUSES else len(ROOT_CAUSES))
+    return sorted(codes, key=lambda c: _RANK.get(c, len(ROOT_CAUSES)))
+
+
+def _root_cause(codes: Iterable[str]) -> str:
+    """The code that explains a node best: the first in :data:`ROOT_CAUSES` order, else the first
+    code it has; ``?`` for none."""
+    return min(codes, key=lambda c: _RANK.get(c, len(ROOT_CAUSES)), default="?")
 
 
 def _runs(nums: list[int]) -> str:
@@ -135,7 +144,7 @@ def layout_key(doc_nodes: list[dict[str, Any]], dimms: tuple[int, int]) -> str:
         codes = [str(r.get("code")) for r in n["reasons"] if isinstance(r, dict) and r.get("severity") != "warning"]
         removable, ready = n.get("removable"), n.get("ready", n.get("removable"))
         verdict = "ready" if ready is True else "ratio" if removable is True else "?" if removable is None \
-            else "no:" + (_ranked(tuple(codes)) or ["?"])[0]
+            else "no:" + _root_cause(codes)
         parts.append(f"n{n['node']}:{_size(present)}:{zones}:{verdict}")
     if dimms[1]:
         parts.append(f"dimms:{dimms[0]}/{dimms[1]}")
