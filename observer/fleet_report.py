@@ -45,12 +45,13 @@ def render_text(doc: dict[str, Any], top: int = TOP) -> str:
     each list cut at its ``top`` largest entries."""
     m = doc["machines"]
     total = m["total"]
-    lines = [f"{doc['inputs']} inputs: {total} machines, {doc['bad_inputs']} bad inputs"
-             + (" (listed at the end)" if doc["bad_inputs"] else ""), ""]
+    bad = doc["bad_inputs"]
+    lines = [f"{doc['inputs']} inputs: {total} machines, {bad} bad input{'' if bad == 1 else 's'}"
+             + (" (listed at the end)" if bad else ""), ""]
     lines += _table(("MACHINES", "COUNT", "%"), [(label, m[key], _pct(m[key], total)) for key, label in
                                                  (("ready", "ready"), ("not_ready", "not ready"), ("unknown", "unknown"))],
                     (1, 2))
-    lines += [f"    unknown {u['machines']}: {u['why']} (e.g. {u['example']})" for u in doc["unknown"]]
+    lines += [f"    unknown {u['machines']}: {u['why']}; e.g. {u['example']}" for u in doc["unknown"]]
     if doc["root_causes"]:
         lines += ["", "ROOT CAUSES of the not-ready machines (a machine counts once per cause)"]
         lines += _table(("MACHINES", "CAUSE"), [(c["machines"], c["code"]) for c in doc["root_causes"]], (0,))
