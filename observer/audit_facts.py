@@ -7,6 +7,8 @@ are 4 KiB page numbers. A field that is None was not readable (absent or denied)
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -125,6 +127,14 @@ class AuditFacts:
 
 
 # --- collecting the facts through the probes -----------------------------------------------
+
+def host_name(root: "Root", path: str) -> str:
+    """The live host name, or the recording's name without its suffix."""
+    if root.live:
+        return os.uname().nodename
+    base = os.path.basename(os.path.normpath(path))
+    return re.sub(r"\.(tar\.gz|tgz|tar)$", "", base)
+
 
 #: /proc/iomem children that are the kernel image (arch/x86/kernel/setup.c setup_arch).
 _KERNEL_IMAGE = ("Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")

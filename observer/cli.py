@@ -25,7 +25,7 @@ COMMAND_HELP: dict[str, str] = {
     "replay": "re-run the checks of a `movcheck watch` trace offline and print the same verdicts",
     "audit": "say which memory can be hot-removed, and every reason why not",
     "map": "draw the physical address space: SRAT nodes, hot-plug ranges, zones, blocks, reservations",
-    "summary": "one table (host, kernel, nodes, removable, reasons) over audit JSON files or recordings",
+    "summary": "the fleet roll-up over audit JSON files, recordings, sosreports and boot logs (--hosts: per host)",
 }
 #: The commands registered by :func:`build_parser`.
 COMMANDS: tuple[str, ...] = tuple(COMMAND_HELP)

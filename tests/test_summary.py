@@ -35,12 +35,59 @@ def test_cli_mixes_json_files_and_snapshots(tmp_path, capsys) -> None:  # type: 
     write_snapshot(str(snap))
     doc = audit_json(audit(machine()), "")
     (tmp_path / "a.json").write_text(json.dumps(doc))
-    assert main(["summary", str(tmp_path / "a.json"), str(snap)]) == 0
+    assert main(["summary", "--hosts", str(tmp_path / "a.json"), str(snap)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:5] == ["HOST", "KERNEL", "NODES", "REMOVABLE", "DIMMS"]
     assert lines[1].split()[:5] == ["lab", "6.1.0-56-amd64", "3", "2", "1/1"]
     assert next(l for l in lines if l.startswith("hostb")).split()[:4] == ["hostb", "6.1.0-56-amd64", "2", "1"]
     (tmp_path / "bad.json").write_text("{")
     assert main(["summary", str(tmp_path / "bad.json")]) == 2
-    assert "not JSON" in capsys.readouterr().err
+    assert f"{tmp_path / 'bad.json'}: truncated JSON" in capsys.readouterr().out
     assert main(["summary", str(tmp_path / "missing.json")]) == 3
+    assert f"{tmp_path / 'missing.json'}: no such file" in capsys.readouterr().out
+
+
+def _doc(**node_changes: dict) -> dict:  # type: ignore[type-arg]
+    doc = audit_json(audit(machine()), "")
+    for n in doc["nodes"]:
+        n.update(node_changes.get(f"n{n['node']}", {}))
+    return doc
+
+
+def test_verdict_and_blocking_causes() -> None:
+    row = row_from_json("x", _doc())
+    assert row.status == "ready" and row.blockers == () and row.ready == (2,)
+    assert row.options == "movable_node" and row.firmware == "?"
+    assert row.layout == "n0:2G:kernel:no:not-hotpluggable n1:2G:kernel:no:not-hotpluggable n2:3G:movable:ready " \
+                         "dimms:1/1"
+    doc = _doc(n2={"ready": False})
+    doc["ranges"] = [r for r in doc["ranges"] if r["kind"] != "dimm"]
+    ratio = row_from_json("x", doc)  # removable, but beyond the Movable ratio: blocked by that alone
+    assert ratio.status == "not-ready" and ratio.blockers == ("movable-ratio",)
+    blocked = row_from_json("x", dict(doc, nodes=[n if n["node"] != 2 else dict(
+        n, removable=False, ready=False, reasons=[{"code": "kernel-zone", "severity": "blocker"}])
+        for n in doc["nodes"]]))
+    assert blocked.blockers == ("kernel-zone",)  # nodes 0-1 were never offered by the firmware
+    assert "n2:3G:movable:no:kernel-zone" in blocked.layout
+    unknown = row_from_json("x", dict(doc, nodes=[dict(n, removable=None, ready=None) if n["node"] == 1 else
+                                                  dict(n, removable=False, ready=False) for n in doc["nodes"]]))
+    assert unknown.status == "unknown" and unknown.unknown_why == "node 1 undetermined"
+
+
+def test_memory_options() -> None:
+    from observer.summary import memory_options
+    assert memory_options("BOOT_IMAGE=/vmlinuz root=/dev/sda1 movable_node kernelcore=2G quiet "
+                          "memory_hotplug.online_policy=auto-movable crashkernel=512M -- init=x") \
+        == "movable_node kernelcore=2G memory_hotplug.online_policy=auto-movable crashkernel=512M"
+    assert memory_options("quiet") == "-" and memory_options(None) == "?"
+
+
+def test_blocks_are_skipped_only_in_the_audit_layout() -> None:
+    from observer.audit_report import audit_json_chunks
+    from observer.fleet_judge import _without_blocks
+    text = "".join(audit_json_chunks(audit(machine()), "")).encode()
+    short = _without_blocks(text)
+    assert short is not None and len(short) < len(text) and json.loads(short)["blocks"] == []
+    assert row_from_json("x", json.loads(short)) == row_from_json("x", json.loads(text))
+    assert _without_blocks(json.dumps(json.loads(text)).encode()) is None  # compact: read whole
+    assert _without_blocks(json.dumps(dict(json.loads(text), blocks=[]), indent=2).encode()) is None

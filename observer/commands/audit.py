@@ -12,7 +12,7 @@ from typing import Any
 
 from observer.audit import Audit, audit, block_list
 from observer.audit_advice import Predictor, advise
-from observer.audit_facts import BLOCK_FILES, AuditFacts, ZoneSpan, collect
+from observer.audit_facts import BLOCK_FILES, AuditFacts, ZoneSpan, collect, host_name
 from observer.check import check_layout
 from observer.facts import gather, with_cmdline
 from observer.model.boot import predict
@@ -43,14 +43,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-reasons", action="store_true",
                         help="print every reason code with its severity and sentence, then exit")
     parser.add_argument("--no-advice", action="store_true", help="skip the command-line advice (no model run)")
-
-
-def host_name(root: Root, path: str) -> str:
-    """The live host name, or the recording's name without its suffix."""
-    if root.live:
-        return os.uname().nodename
-    base = os.path.basename(os.path.normpath(path))
-    return re.sub(r"\.(tar\.gz|tgz|tar)$", "", base)
 
 
 def write_atomically(path: str, text: str) -> None:

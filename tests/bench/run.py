@@ -19,6 +19,7 @@ import tempfile
 import time
 from typing import Any
 
+from tests.bench import fleet
 from tests.bench.synth import Layout, cached_snapshot, memblock_debug_log
 
 SIZES = (1024, 8192, 32768, 131072)
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         row["growth_exponent"], row["cpu_growth_exponent"] = g, gc
     bootlog = bench_bootlog(args.repeat)
     plan = bench_plan(args.repeat)
+    fleet_rows = fleet.bench()
     load = os.getloadavg()
     print(f"{'blocks':>7} {'movcheck s':>10} {'lsmem s':>8} {'ratio':>6} {'mc cpu s':>8} {'ls cpu s':>8} "
           f"{'cpu ratio':>9} {'mc RSS MiB':>10} {'ls RSS MiB':>10} {'growth':>6} {'cpu growth':>10}")
@@ -141,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
           f"({bootlog['bytes'] / 2**20 / bootlog['cpu']:.1f} MiB/s)")
     print(f"plan, {plan['nodes']} nodes / {plan['blocks']} blocks: {plan['wall']:.3f} s wall, {plan['cpu']:.3f} s CPU, "
           f"{plan['rss_mib']:.1f} MiB RSS")
+    fleet.print_rows(fleet_rows)
     print(f"(growth: exponent k of time ~ blocks**k against the previous size; 1.0 is linear. "
           f"load average {load[0]:.1f} on {os.cpu_count()} CPUs)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"sizes": rows, "bootlog": bootlog, "plan": plan, "loadavg": load, "cpus": os.cpu_count()},
-                      f, indent=2)
+            json.dump({"sizes": rows, "bootlog": bootlog, "plan": plan, "fleet": fleet_rows, "loadavg": load,
+                       "cpus": os.cpu_count()}, f, indent=2)
             f.write("\n")
     return 0
 
