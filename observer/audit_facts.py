@@ -7,8 +7,10 @@ are 4 KiB page numbers. A field that is None was not readable (absent or denied)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, NamedTuple
+
+from probes.frozen import frozen
 
 if TYPE_CHECKING:
     from probes.firmware import Firmware
@@ -32,7 +34,7 @@ class Block(NamedTuple):
     valid_zones: tuple[str, ...] | None
 
 
-@dataclass(frozen=True)
+@frozen
 class ZoneSpan:
     """One zone of one node from /proc/zoneinfo; ``start_pfn`` None for an empty zone."""
 
@@ -55,7 +57,7 @@ class ZoneSpan:
         return self.spanned > 0 and self.start is not None and start < self.end and end > self.start  # type: ignore[operator]
 
 
-@dataclass(frozen=True)
+@frozen
 class FirmwareRange:
     """An enabled SRAT memory affinity range with the node the kernel gave its PXM."""
 
@@ -66,7 +68,7 @@ class FirmwareRange:
     hotpluggable: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class Reservation:
     """Memory the kernel holds from boot: ``kind`` is kernel-image, node-data, initrd, crashkernel,
     cma (a CMA area: ``cma=``, ``hugetlb_cma=``) or reserved; ``label`` says where it was seen."""
@@ -78,7 +80,7 @@ class Reservation:
     node: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class HotplugPolicy:
     """How hot-added memory is onlined (auto_online_blocks and memory_hotplug.* parameters)."""
 
@@ -90,7 +92,7 @@ class HotplugPolicy:
     movable_node: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class AuditFacts:
     """Everything one audit needs about one machine or recording."""
 

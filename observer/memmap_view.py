@@ -9,16 +9,16 @@ and :func:`render_svg` draws the same segments as a standalone SVG.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 from xml.sax.saxutils import escape
 
 from observer.audit import Audit
 from observer.audit_facts import AuditFacts, ZoneSpan
 from observer.output import fmt_size
+from probes.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Segment:
     start: int
     end: int
@@ -26,7 +26,7 @@ class Segment:
     text: str = ""  # what the SVG tooltip says
 
 
-@dataclass(frozen=True)
+@frozen
 class Row:
     label: str
     segments: tuple[Segment, ...]

@@ -9,16 +9,17 @@ killed) has no summary and still replays.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import IO, Iterator
 
+from probes.frozen import frozen
 from probes.reading import ParseError
 from probes.sysfs_poll import HotplugState, state_from_json
 
 FORMAT = 1
 
 
-@dataclass(frozen=True)
+@frozen
 class Verdict:
     """``status`` is agree | disagree | unknown | info; expected/actual are zone names."""
 
@@ -28,7 +29,7 @@ class Verdict:
     actual: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Observation:
     """One thing a source saw: a block added/onlined/offlined/removed, or events lost."""
 
@@ -61,7 +62,7 @@ def observation_from_json(obj: object) -> Observation:
         raise ParseError(f"event fields: {exc}") from None
 
 
-@dataclass(frozen=True)
+@frozen
 class Header:
     release: str
     sources: tuple[str, ...]
@@ -96,7 +97,7 @@ class TraceWriter:
         self._line({"summary": summary})
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceLine:
     lineno: int
     observation: Observation

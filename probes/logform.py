@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from probes.bootlog import message_shape, split_line
+from probes.frozen import frozen
 from probes.reading import ParseError
 
 _SYSLOG_TAIL = r"(\S+) ([^\s:\[]+)(?:\[\d+\])?: ?"
@@ -45,7 +46,7 @@ WRAP_WIDTHS = (60, 80)
 MAX_LINES = 4_000_000
 
 
-@dataclass(frozen=True)
+@frozen
 class LogForm:
     """A boot log recognised: its form, the normalised dmesg text, where each line came from."""
 

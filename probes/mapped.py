@@ -12,10 +12,10 @@ import gzip
 import lzma
 import os
 import zlib
-from dataclasses import dataclass
 
 from probes import capture
 from probes.bootlog import parse_boot_log
+from probes.frozen import frozen
 from probes.logform import LogForm, recognise
 from probes.reading import ParseError
 from probes.root import Root, RootError
@@ -29,7 +29,7 @@ SOS_LOGS = ("sos_commands/kernel/dmesg", capture.BOOT_LOG, "sos_commands/logs/jo
             "var/log/kern.log", "var/log/messages", "var/log/syslog")
 
 
-@dataclass(frozen=True)
+@frozen
 class Mapped:
     """What a mapped root was made from: one line for the user, and the boot log's origin."""
 

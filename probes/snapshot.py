@@ -16,15 +16,15 @@ import os
 import shutil
 import stat
 import tarfile
-from dataclasses import dataclass
 
 from probes import capture
 from probes.bootlog import read_boot_log_text
+from probes.frozen import frozen
 from probes.reading import Reading, Status
 from probes.root import Root, RootError
 
 
-@dataclass(frozen=True)
+@frozen
 class SnapshotResult:
     """What was written: counts, and each path skipped with its reason (denied, escaping link)."""
 

@@ -10,6 +10,7 @@ from observer.model.inputs import PAGE_SHIFT, BlockInfo, HotplugParams
 from observer.model.memblock import Memblock
 from observer.model.trace import Trace
 from observer.model.zones import MOVABLE, NORMAL, ZONES
+from probes.frozen import frozen
 
 DEFAULT_RATIO = 301
 #: PAGES_PER_SUBSECTION on x86_64 (include/linux/mmzone.h SUBSECTION_SHIFT 21): the step of
@@ -35,7 +36,7 @@ class LiveZone:
         return bool(self.spanned) and start < self.end and start + nr > self.start
 
 
-@dataclass(frozen=True)
+@frozen
 class BlockPrediction:
     """One memory block: where it is (online) or would go (offline), and valid_zones."""
 
@@ -47,7 +48,7 @@ class BlockPrediction:
     valid_zones: str      # the text sysfs would show
 
 
-@dataclass(frozen=True)
+@frozen
 class Policy:
     """The onlining policy in force: default online type, online_policy, ratio, NUMA awareness."""
 

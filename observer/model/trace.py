@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 
 from observer.model.memblock import Memblock, Region
 from observer.model.rules import RuleSet
+from probes.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     """One replayed event: the rule, what it did, and memblock.memory and Movable starts after it."""
 

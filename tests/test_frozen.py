@@ -1,0 +1,82 @@
+"""probes.frozen.frozen behaves as dataclass(frozen=True) on movcheck's own record classes."""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import pickle
+
+import pytest
+
+from observer.model.inputs import ModelInputs
+from probes.bootlog import parse_boot_log
+from probes.bootlog_events import E820Entry, Event, NodeData
+from probes.frozen import frozen
+from probes.nodes import Node
+
+
+def twin(cls: type) -> type:
+    """A copy of ``cls``'s definition made by dataclass(frozen=True) instead (bases twinned too)."""
+    bases = tuple(twin(b) if dataclasses.is_dataclass(b) else b for b in cls.__bases__)
+    fields = cls.__dict__["__dataclass_fields__"]
+    body = {"__module__": cls.__module__, "__annotations__": cls.__dict__.get("__annotations__", {})}
+    for k in body["__annotations__"]:
+        f = fields[k]
+        body[k] = cls.__dict__[k] if k in cls.__dict__ else dataclasses.field(
+            default=f.default, default_factory=f.default_factory, init=f.init, repr=f.repr, hash=f.hash,
+            compare=f.compare)
+    return dataclasses.dataclass(frozen=True)(type(cls.__name__, bases, body))
+
+
+def test_frozen_matches_dataclass_on_real_events() -> None:
+    with open("tests/data/bootlog/k612-2node-memblock-debug.dmesg") as f:
+        events = parse_boot_log(f.read()).events
+    kinds = {type(e) for e in events}
+    assert len(kinds) >= 10
+    for cls in kinds:
+        tw = twin(cls)
+        assert inspect.signature(cls.__init__) == inspect.signature(tw.__init__)
+        for e in [e for e in events if type(e) is cls][:20]:
+            values = dataclasses.astuple(e)
+            t = tw(*values)
+            assert repr(e) == repr(t).replace(tw.__qualname__, cls.__qualname__, 1)
+            assert hash(e) == hash(t)
+            assert e == cls(*values) and e != t and (e == t) is False
+            assert dataclasses.replace(e, line=e.line + 1) != e
+            assert pickle.loads(pickle.dumps(e)) == e
+            with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'line'"):
+                e.line = 0  # type: ignore[misc]
+            with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field 'usec'"):
+                del e.usec  # type: ignore[misc]
+
+
+def test_defaults_factories_and_excluded_fields() -> None:
+    # Node.meminfo is compared but not hashed (a dict); ModelInputs has default factories.
+    a, b = Node(0, frozenset({1}), {"MemTotal": 1}), Node(0, frozenset({1}), {"MemTotal": 2})
+    assert a != b and hash(a) == hash(b) == hash((0, frozenset({1})))
+    assert Node(1, None).meminfo is None
+    tw = twin(ModelInputs)
+    assert inspect.signature(ModelInputs.__init__) == inspect.signature(tw.__init__)
+    m1, m2 = ModelInputs(None, ()), ModelInputs(None, ())
+    assert m1 == m2 and m1.options is not m2.options and repr(m1) == repr(tw(None, ())).replace(tw.__qualname__, "ModelInputs")
+    assert NodeData.__match_args__ == tuple(f.name for f in dataclasses.fields(NodeData))
+    assert issubclass(E820Entry, Event) and E820Entry.kind == "e820"
+
+
+def test_own_methods_kept_and_frozen_setattr_refused() -> None:
+    @frozen
+    class A:
+        """x"""
+        x: int
+
+        def __repr__(self) -> str:
+            return "mine"
+
+    assert repr(A(1)) == "mine" and A(1) == A(1) and hash(A(1)) == hash((1,))
+    with pytest.raises(TypeError):
+        @frozen
+        class B:
+            """x"""
+            x: int
+
+            def __setattr__(self, name: str, value: object) -> None:
+                pass
