@@ -69,20 +69,6 @@ def map_log_file(path: str, dest: str) -> Mapped:
     return Mapped(f"input: {form.describe()}", path, form.lines)
 
 
-def sos_top(path: str) -> str | None:
-    """The sosreport directory at or just below directory ``path`` (it holds sos_commands/)."""
-    if os.path.isdir(os.path.join(path, "sos_commands")):
-        return path
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return None
-    if len(names) == 1 and os.path.isdir(os.path.join(path, names[0], "sos_commands")) and \
-            not os.path.islink(os.path.join(path, names[0])):
-        return os.path.join(path, names[0])
-    return None
-
-
 def map_sosreport(top: str, dest: str) -> Mapped:
     """The snapshot paths a sosreport holds, and its best kernel log, laid out in ``dest``."""
     src = Root(top)
