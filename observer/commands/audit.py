@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import os
 import re
 import sys
+import time
 from typing import Any
 
 from observer.audit import Audit, audit, block_list
@@ -193,16 +193,16 @@ def _run(args: argparse.Namespace, root: Root) -> int:
     result = run_audit(facts, targets, model_predictor(root, blocks) if advice else None) if advice else audit(facts)
     result.check = checked
     reqs = [requirement(result, t, text) for t, text in zip(targets, args.require)] if targets else None
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = time.time()
     if fmt == "json":
         from observer.audit_report import audit_json_chunks
-        chunks = audit_json_chunks(result, now.isoformat(timespec="seconds"), reqs)
+        chunks = audit_json_chunks(result, time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now)), reqs)
         if args.output:
             write_atomically(args.output, "".join(chunks))
         else:
             sys.stdout.writelines(chunks)
     else:
-        text = _prometheus(result, now.timestamp()) if fmt == "prometheus" else _text(result, reqs)
+        text = _prometheus(result, now) if fmt == "prometheus" else _text(result, reqs)
         if args.output:
             write_atomically(args.output, text)
         else:
