@@ -18,6 +18,7 @@ from observer.audit_facts import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, Block, Zo
 from observer.audit_reasons import Reason, verdict
 from observer.model import hotplug
 from observer.model.zones import ZONES
+from probes.records import mutable
 
 #: mm/memory_hotplug.c: auto_movable_ratio defaults to 301 (%).
 DEFAULT_RATIO = 301
@@ -70,7 +71,7 @@ class BlockVerdict:
         return self.judgement.reasons
 
 
-@dataclass
+@mutable
 class RangeVerdict:
     """A firmware (SRAT) range or a hot-added DIMM, ``kind`` ``srat`` or ``dimm``."""
 
@@ -86,7 +87,7 @@ class RangeVerdict:
     reasons: list[Reason]
 
 
-@dataclass
+@mutable
 class NodeVerdict:
     """``offlinable``: the kernel can take every present page away; ``removable``: that, and the
     platform can eject all of it; ``ready``: removable and within the MOVABLE:KERNEL ratio."""
@@ -101,7 +102,7 @@ class NodeVerdict:
     reasons: list[Reason]
 
 
-@dataclass
+@mutable
 class Audit:
     facts: AuditFacts
     blocks: list[BlockVerdict]

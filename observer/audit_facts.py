@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import TYPE_CHECKING, NamedTuple
 
-from probes.frozen import frozen
+from probes.records import frozen
 
 if TYPE_CHECKING:
     from probes.firmware import Firmware

@@ -6,7 +6,7 @@ from typing import Callable
 
 from observer.model.boot import Prediction, predict
 from observer.model.inputs import ModelInputs
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.memory_blocks import MemoryBlocks
 from probes.zoneinfo import ZoneInfo
 

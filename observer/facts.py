@@ -13,7 +13,7 @@ from observer.model.inputs import (BlockInfo, E820Entry, E820Op, HotplugParams, 
 from probes import bootlog_events as ev
 from probes.bootlog import BootLog, read_boot_log
 from probes.cmdline import CommandLine, parse_cmdline, read_cmdline
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.hotplug_params import read_hotplug_params
 from probes.iomem import read_iomem
 from probes.kernel import read_release

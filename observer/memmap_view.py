@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 from observer.audit import Audit
 from observer.audit_facts import AuditFacts, ZoneSpan
 from observer.output import fmt_size
-from probes.frozen import frozen
+from probes.records import frozen
 
 
 @frozen

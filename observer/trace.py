@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, field
 from typing import IO, Iterator
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError
 from probes.sysfs_poll import HotplugState, state_from_json
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import select
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Callable
 
 from observer.trace import Observation, Verdict
 from observer.watch_rules import Group, expected_zone
 from probes.bpf.decode import HotplugEvent
+from probes.records import mutable
 from probes.root import Root
 from probes.sysfs_poll import (Block, HotplugState, KERNEL_ZONES, ZoneSpan, diff_states, read_block, read_policy,
                                read_state,
@@ -26,7 +27,7 @@ from probes.uevent import UEvent, UeventListener
 ACTIONS = ("add", "online", "offline", "remove")
 
 
-@dataclass
+@mutable
 class _Group:
     first: int  # block numbers [first, last]
     last: int

@@ -9,10 +9,9 @@ snapshot), so memory hot-added before the watch started counts as early.
 """
 from __future__ import annotations
 
-
 from observer.model.hotplug import LiveZone, Policy, zone_for_range
 from observer.model.zones import MOVABLE, ZONES
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.sysfs_poll import HotplugState
 
 

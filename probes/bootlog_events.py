@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar, TypeVar
 
-from probes.frozen import frozen
+from probes.records import frozen
 
 
 @frozen

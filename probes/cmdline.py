@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError, Reading
 from probes.root import Root
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from probes import bootlog_events as ev
 from probes.bootlog import BootLog, read_boot_log
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import Reading, Status
 from probes.root import Root
 

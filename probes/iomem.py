@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 

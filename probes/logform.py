@@ -11,10 +11,9 @@ invented. Each normalised line remembers the line of the file it came from.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from probes.bootlog import message_shape, split_line
-from probes.frozen import frozen
+from probes.records import frozen, mutable
 from probes.reading import ParseError
 
 _SYSLOG_TAIL = r"(\S+) ([^\s:\[]+)(?:\[\d+\])?: ?"
@@ -77,7 +76,7 @@ class LogForm:
         return self.lines[n - 1] if 0 < n <= len(self.lines) else n
 
 
-@dataclass
+@mutable
 class _Line:
     number: int
     text: str          # what goes into the normalised log (prefix stripped or kept)

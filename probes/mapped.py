@@ -15,7 +15,7 @@ import zlib
 
 from probes import capture
 from probes.bootlog import parse_boot_log
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.logform import LogForm, recognise
 from probes.reading import ParseError
 from probes.root import Root, RootError

@@ -19,7 +19,7 @@ from bisect import bisect_left
 from array import array
 from typing import Callable, Collection, Iterable, Iterator, Mapping, NamedTuple, Sequence, overload
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import DirReader, Root
 from probes.sysfs import parse_int

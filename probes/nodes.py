@@ -11,7 +11,7 @@ import re
 from dataclasses import field
 from typing import Mapping
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 from probes.sysfs import parse_int, parse_list

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from typing import Callable, Generic, TypeVar
 
-from probes.frozen import frozen
+from probes.records import frozen
 
 T = TypeVar("T")
 U = TypeVar("U")

@@ -19,7 +19,7 @@ import tarfile
 
 from probes import capture
 from probes.bootlog import read_boot_log_text
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import Reading, Status
 from probes.root import Root, RootError
 

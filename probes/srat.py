@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import field
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError, Reading
 from probes.root import Root
 

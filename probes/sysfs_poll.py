@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import field, replace
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 from probes.sysfs import parse_int

@@ -18,7 +18,7 @@ import os
 import re
 import socket
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError
 
 #: Largest uevent datagram the kernel builds (UEVENT_BUFFER_SIZE in include/linux/kobject.h).

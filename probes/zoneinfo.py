@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError, Reading
 from probes.root import Root
 from probes.sysfs import parse_int

@@ -9,7 +9,7 @@ from observer.model.inputs import PAGE_SHIFT, PAGE_SIZE, ModelInputs, Options, R
 from observer.model.movablemem_map import movable_limits
 from observer.model.rules import ruleset_for
 from observer.model.trace import Trace
-from probes.frozen import frozen
+from probes.records import frozen
 
 LOW_1M = 1 << 20
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import NamedTuple
 
-from probes.frozen import frozen
+from probes.records import frozen
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT

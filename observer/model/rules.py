@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from probes.frozen import frozen
+from probes.records import frozen
 
 #: Series whose rules were checked against real kernels (recordings/).
 VERIFIED_SERIES: tuple[tuple[int, int], ...] = ((5, 10), (6, 1), (6, 12), (7, 2))

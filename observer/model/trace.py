@@ -1,11 +1,11 @@
 """What the model did, step by step: the rules that fired and the state after each step."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from observer.model.memblock import Memblock, Region
 from observer.model.rules import RuleSet
-from probes.frozen import frozen
+from probes.records import frozen, mutable
 
 
 @frozen
@@ -19,7 +19,7 @@ class Step:
     movable_start: tuple[tuple[int, int], ...]
 
 
-@dataclass
+@mutable
 class Trace:
     """Collects :class:`Step` s and assumptions while the model runs."""
 

@@ -1,11 +1,10 @@
 """Boot-time zones: arch limits, the Movable start per node, and spanned/present per node and zone."""
 from __future__ import annotations
 
-
 from observer.model.memblock import Memblock
 from observer.model.rules import MAX_ORDER_NR_PAGES
 from observer.model.trace import Trace
-from probes.frozen import frozen
+from probes.records import frozen
 
 ZONES = ("DMA", "DMA32", "Normal", "Movable", "Device")
 DMA, DMA32, NORMAL, MOVABLE, DEVICE = range(5)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from probes.bpf.decode import HotplugEvent, decode_event
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError
 
 SOURCE = Path(__file__).with_name("hotplug.c")

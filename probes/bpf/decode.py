@@ -4,7 +4,7 @@ from __future__ import annotations
 import errno
 import struct
 
-from probes.frozen import frozen
+from probes.records import frozen
 from probes.reading import ParseError
 
 #: ``struct event`` in hotplug.c: 10 x u64/s64, 8 x u32/s32, zone[16], comm[16]; little endian (x86_64).

@@ -1,4 +1,4 @@
-"""probes.frozen.frozen behaves as dataclass(frozen=True) on movcheck's own record classes."""
+"""probes.records: frozen and mutable behave as dataclass(frozen=True) and dataclass on movcheck's own classes."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,15 +8,18 @@ import pickle
 import pytest
 
 from observer.model.inputs import ModelInputs
+from observer.model.numa import Block
+from observer.model.rules import ruleset_for
+from observer.model.trace import Trace
 from probes.bootlog import parse_boot_log
 from probes.bootlog_events import E820Entry, Event, NodeData
-from probes.frozen import frozen
 from probes.nodes import Node
+from probes.records import frozen
 
 
-def twin(cls: type) -> type:
-    """A copy of ``cls``'s definition made by dataclass(frozen=True) instead (bases twinned too)."""
-    bases = tuple(twin(b) if dataclasses.is_dataclass(b) else b for b in cls.__bases__)
+def twin(cls: type, frozen: bool = True) -> type:
+    """A copy of ``cls``'s definition made by dataclass(frozen=frozen) instead (bases twinned too)."""
+    bases = tuple(twin(b, frozen) if dataclasses.is_dataclass(b) else b for b in cls.__bases__)
     fields = cls.__dict__["__dataclass_fields__"]
     body = {"__module__": cls.__module__, "__annotations__": cls.__dict__.get("__annotations__", {})}
     for k in body["__annotations__"]:
@@ -24,7 +27,7 @@ def twin(cls: type) -> type:
         body[k] = cls.__dict__[k] if k in cls.__dict__ else dataclasses.field(
             default=f.default, default_factory=f.default_factory, init=f.init, repr=f.repr, hash=f.hash,
             compare=f.compare)
-    return dataclasses.dataclass(frozen=True)(type(cls.__name__, bases, body))
+    return dataclasses.dataclass(frozen=frozen)(type(cls.__name__, bases, body))
 
 
 def test_frozen_matches_dataclass_on_real_events() -> None:
@@ -34,6 +37,7 @@ def test_frozen_matches_dataclass_on_real_events() -> None:
     assert len(kinds) >= 10
     for cls in kinds:
         tw = twin(cls)
+        # __init__ is compiled at the first instance, which parse_boot_log made
         assert inspect.signature(cls.__init__) == inspect.signature(tw.__init__)
         for e in [e for e in events if type(e) is cls][:20]:
             values = dataclasses.astuple(e)
@@ -55,8 +59,8 @@ def test_defaults_factories_and_excluded_fields() -> None:
     assert a != b and hash(a) == hash(b) == hash((0, frozenset({1})))
     assert Node(1, None).meminfo is None
     tw = twin(ModelInputs)
-    assert inspect.signature(ModelInputs.__init__) == inspect.signature(tw.__init__)
     m1, m2 = ModelInputs(None, ()), ModelInputs(None, ())
+    assert inspect.signature(ModelInputs.__init__) == inspect.signature(tw.__init__)
     assert m1 == m2 and m1.options is not m2.options and repr(m1) == repr(tw(None, ())).replace(tw.__qualname__, "ModelInputs")
     assert NodeData.__match_args__ == tuple(f.name for f in dataclasses.fields(NodeData))
     assert issubclass(E820Entry, Event) and E820Entry.kind == "e820"
@@ -80,3 +84,16 @@ def test_own_methods_kept_and_frozen_setattr_refused() -> None:
 
             def __setattr__(self, name: str, value: object) -> None:
                 pass
+
+
+def test_mutable_matches_dataclass() -> None:
+    b, tw = Block(0, 4096, 1), twin(Block, frozen=False)
+    t = tw(0, 4096, 1)
+    assert inspect.signature(Block.__init__) == inspect.signature(tw.__init__)
+    assert repr(b) == repr(t).replace(tw.__qualname__, "Block") and Block.__hash__ is None is tw.__hash__
+    assert b == Block(0, 4096, 1) and b != t
+    b.nid = 2
+    assert b == Block(0, 4096, 2) and dataclasses.asdict(b) == {"start": 0, "end": 4096, "nid": 2}
+    rules = ruleset_for("6.12.0")[0]
+    one, two = Trace(rules), Trace(rules)
+    assert one.steps == [] and one.steps is not two.steps and one == two
