@@ -104,6 +104,8 @@ class NodeVerdict:
 
 @mutable
 class Audit:
+    """The whole audit: the facts, every block, range and node verdict, advice and the checker's verdict."""
+
     facts: AuditFacts
     blocks: list[BlockVerdict]
     ranges: list[RangeVerdict]

@@ -20,6 +20,8 @@ from probes.records import frozen
 
 @frozen
 class Segment:
+    """A piece ``[start, end)`` of a row, drawn in the style ``key``."""
+
     start: int
     end: int
     key: str  # a STYLES key
@@ -28,6 +30,8 @@ class Segment:
 
 @frozen
 class Row:
+    """One labelled row of the map and its segments."""
+
     label: str
     segments: tuple[Segment, ...]
     note: str = ""  # shown instead of a bar when the row has no data

@@ -64,6 +64,8 @@ def observation_from_json(obj: object) -> Observation:
 
 @frozen
 class Header:
+    """The trace's first line: kernel, sources, attach points, notes and the starting state."""
+
     release: str
     sources: tuple[str, ...]
     attach_points: tuple[str, ...]
@@ -99,6 +101,8 @@ class TraceWriter:
 
 @frozen
 class TraceLine:
+    """One later line of a trace: its line number, the observation and the verdict given."""
+
     lineno: int
     observation: Observation
     verdict: Verdict | None

@@ -29,6 +29,8 @@ ACTIONS = ("add", "online", "offline", "remove")
 
 @mutable
 class _Group:
+    """A run of consecutive block numbers ``[first, last]``."""
+
     first: int  # block numbers [first, last]
     last: int
 

@@ -78,6 +78,8 @@ class LogForm:
 
 @mutable
 class _Line:
+    """One message of the log being normalised (after rejoining wrapped lines)."""
+
     number: int
     text: str          # what goes into the normalised log (prefix stripped or kept)
     message: str       # the message alone, for shape tests

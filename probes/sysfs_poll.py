@@ -49,6 +49,8 @@ class ZoneSpan:
 
 @frozen
 class HotplugState:
+    """What sysfs says about memory hot-plug at one moment: settings, blocks and zones."""
+
     release: str
     block_size: int  # bytes
     auto_online: str  # offline | online | online_kernel | online_movable

@@ -36,6 +36,8 @@ REQUIRED_ROLES = ("online", "offline")
 
 @frozen
 class AttachPlan:
+    """The kprobes and tracepoints to attach on this kernel, and the roles none serves."""
+
     kprobes: tuple[tuple[str, str, str | None], ...]
     tracepoints: tuple[tuple[str, str, str], ...]
     missing: tuple[str, ...]  # roles with no attach point on this kernel
