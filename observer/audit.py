@@ -11,14 +11,13 @@ stable code (observer.audit_reasons). Pure: works on :class:`AuditFacts`.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
 from itertools import accumulate
 
 from observer.audit_facts import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, Block, ZoneSpan
 from observer.audit_reasons import Reason, verdict
 from observer.model import hotplug
 from observer.model.zones import ZONES
-from probes.records import mutable
+from probes.records import field, frozen, mutable
 
 #: mm/memory_hotplug.c: auto_movable_ratio defaults to 301 (%).
 DEFAULT_RATIO = 301
@@ -28,7 +27,7 @@ _PINNED = {"kernel-image": "kernel-image", "node-data": "node-data", "crashkerne
            "reserved": "reserved", "boot-allocations": "boot-allocations", "cma": "cma"}
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@frozen(eq=False)
 class Judgement:
     """What the audit says of a block, shared by every block that is alike (same state, node,
     valid_zones, and no firmware, RAM, zone or reservation boundary inside): a big machine has

@@ -7,10 +7,9 @@ are 4 KiB page numbers. A field that is None was not readable (absent or denied)
 """
 from __future__ import annotations
 
-from dataclasses import field
 from typing import TYPE_CHECKING, NamedTuple
 
-from probes.records import frozen
+from probes.records import field, frozen
 
 if TYPE_CHECKING:
     from probes.firmware import Firmware

@@ -1,12 +1,11 @@
 """Hold a prediction against the live layout: zones from /proc/zoneinfo, memory-block zones."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable
 
 from observer.model.boot import Prediction, predict
 from observer.model.inputs import ModelInputs
-from probes.records import frozen
+from probes.records import frozen, replace
 from probes.memory_blocks import MemoryBlocks
 from probes.zoneinfo import ZoneInfo
 

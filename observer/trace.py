@@ -9,10 +9,10 @@ killed) has no summary and still replays.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, field
+from dataclasses import asdict
 from typing import IO, Iterator
 
-from probes.records import frozen
+from probes.records import field, frozen
 from probes.reading import ParseError
 from probes.sysfs_poll import HotplugState, state_from_json
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import select
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Callable
 
 from observer.trace import Observation, Verdict
 from observer.watch_rules import Group, expected_zone
 from probes.bpf.decode import HotplugEvent
-from probes.records import mutable
+from probes.records import mutable, replace
 from probes.root import Root
 from probes.sysfs_poll import (Block, HotplugState, KERNEL_ZONES, ZoneSpan, diff_states, read_block, read_policy,
                                read_state,

@@ -7,7 +7,6 @@ A whole boot log without that line is a BIOS boot.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from probes import bootlog_events as ev
@@ -38,7 +37,7 @@ class Firmware:
 
     def to_json(self) -> dict[str, Any]:
         """``{"kind", "evidence", "version", "vendor"}`` as ``show`` and ``audit`` print it."""
-        return asdict(self)
+        return {"kind": self.kind, "evidence": self.evidence, "version": self.version, "vendor": self.vendor}
 
 
 def describe_json(data: dict[str, Any] | None) -> str:

@@ -8,10 +8,9 @@ printed: kB for lines that say kB, plain counts (``HugePages_*``) otherwise.
 from __future__ import annotations
 
 import re
-from dataclasses import field
 from typing import Mapping
 
-from probes.records import frozen
+from probes.records import field, frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 from probes.sysfs import parse_int, parse_list

@@ -8,9 +8,8 @@ All addresses and lengths are in bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import field
 
-from probes.records import frozen
+from probes.records import field, frozen
 from probes.reading import ParseError, Reading
 from probes.root import Root
 

@@ -11,9 +11,8 @@ whole of the sysfs poller and also reconciles after lost events.
 from __future__ import annotations
 
 import re
-from dataclasses import field, replace
 
-from probes.records import frozen
+from probes.records import field, frozen, replace
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 from probes.sysfs import parse_int

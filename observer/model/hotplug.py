@@ -3,14 +3,13 @@ at run time, valid_zones."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import replace
 from typing import Callable
 
 from observer.model.inputs import PAGE_SHIFT, BlockInfo, HotplugParams
 from observer.model.memblock import Memblock
 from observer.model.trace import Trace
 from observer.model.zones import MOVABLE, NORMAL, ZONES
-from probes.records import frozen, mutable
+from probes.records import frozen, mutable, replace
 
 DEFAULT_RATIO = 301
 #: PAGES_PER_SUBSECTION on x86_64 (include/linux/mmzone.h SUBSECTION_SHIFT 21): the step of

@@ -6,10 +6,9 @@ exclusive; pfns are 4 KiB page numbers.
 """
 from __future__ import annotations
 
-from dataclasses import field
 from typing import NamedTuple
 
-from probes.records import frozen
+from probes.records import field, frozen
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT

@@ -1,11 +1,9 @@
 """What the model did, step by step: the rules that fired and the state after each step."""
 from __future__ import annotations
 
-from dataclasses import field
-
 from observer.model.memblock import Memblock, Region
 from observer.model.rules import RuleSet
-from probes.records import frozen, mutable
+from probes.records import field, frozen, mutable
 
 
 @frozen
