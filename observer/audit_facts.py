@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from probes.records import field, frozen
+from probes.records import field, frozen, replace
 
 if TYPE_CHECKING:
     from probes.firmware import Firmware
@@ -308,7 +308,6 @@ def _with_kernel_nodes(facts: AuditFacts) -> AuditFacts:
     """Nodes that held memory reserved before SRAT was read (the kernel image, the initrd), which
     arch/x86/mm/numa.c (mm/numa_memblks.c on 6.12) numa_clear_kernel_node_hotplug makes
     un-hot-pluggable as a whole."""
-    from dataclasses import replace
     held: dict[int, list[str]] = {}
     for r in facts.reservations:
         if r.kind in ("kernel-image", "initrd"):
