@@ -11,13 +11,13 @@ stable code (observer.audit_reasons). Pure: works on :class:`AuditFacts`.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
 from itertools import accumulate
 
 from observer.audit_facts import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, Block, ZoneSpan
 from observer.audit_reasons import Reason, verdict
 from observer.model import hotplug
 from observer.model.zones import ZONES
+from probes.records import field, frozen, mutable
 
 #: mm/memory_hotplug.c: auto_movable_ratio defaults to 301 (%).
 DEFAULT_RATIO = 301
@@ -27,7 +27,7 @@ _PINNED = {"kernel-image": "kernel-image", "node-data": "node-data", "crashkerne
            "reserved": "reserved", "boot-allocations": "boot-allocations", "cma": "cma"}
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@frozen(eq=False)
 class Judgement:
     """What the audit says of a block, shared by every block that is alike (same state, node,
     valid_zones, and no firmware, RAM, zone or reservation boundary inside): a big machine has
@@ -70,7 +70,7 @@ class BlockVerdict:
         return self.judgement.reasons
 
 
-@dataclass
+@mutable
 class RangeVerdict:
     """A firmware (SRAT) range or a hot-added DIMM, ``kind`` ``srat`` or ``dimm``."""
 
@@ -86,7 +86,7 @@ class RangeVerdict:
     reasons: list[Reason]
 
 
-@dataclass
+@mutable
 class NodeVerdict:
     """``offlinable``: the kernel can take every present page away; ``removable``: that, and the
     platform can eject all of it; ``ready``: removable and within the MOVABLE:KERNEL ratio."""
@@ -101,8 +101,10 @@ class NodeVerdict:
     reasons: list[Reason]
 
 
-@dataclass
+@mutable
 class Audit:
+    """The whole audit: the facts, every block, range and node verdict, advice and the checker's verdict."""
+
     facts: AuditFacts
     blocks: list[BlockVerdict]
     ranges: list[RangeVerdict]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
+
+from probes.records import field, frozen, replace
 
 if TYPE_CHECKING:
     from probes.firmware import Firmware
@@ -34,7 +35,7 @@ class Block(NamedTuple):
     valid_zones: tuple[str, ...] | None
 
 
-@dataclass(frozen=True)
+@frozen
 class ZoneSpan:
     """One zone of one node from /proc/zoneinfo; ``start_pfn`` None for an empty zone."""
 
@@ -57,7 +58,7 @@ class ZoneSpan:
         return self.spanned > 0 and self.start is not None and start < self.end and end > self.start  # type: ignore[operator]
 
 
-@dataclass(frozen=True)
+@frozen
 class FirmwareRange:
     """An enabled SRAT memory affinity range with the node the kernel gave its PXM."""
 
@@ -68,7 +69,7 @@ class FirmwareRange:
     hotpluggable: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class Reservation:
     """Memory the kernel holds from boot: ``kind`` is kernel-image, node-data, initrd, crashkernel,
     cma (a CMA area: ``cma=``, ``hugetlb_cma=``) or reserved; ``label`` says where it was seen."""
@@ -80,7 +81,7 @@ class Reservation:
     node: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class HotplugPolicy:
     """How hot-added memory is onlined (auto_online_blocks and memory_hotplug.* parameters)."""
 
@@ -92,7 +93,7 @@ class HotplugPolicy:
     movable_node: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class AuditFacts:
     """Everything one audit needs about one machine or recording."""
 
@@ -317,7 +318,6 @@ def _with_kernel_nodes(facts: AuditFacts) -> AuditFacts:
     """Nodes that held memory reserved before SRAT was read (the kernel image, the initrd), which
     arch/x86/mm/numa.c (mm/numa_memblks.c on 6.12) numa_clear_kernel_node_hotplug makes
     un-hot-pluggable as a whole."""
-    from dataclasses import replace
     held: dict[int, list[str]] = {}
     for r in facts.reservations:
         if r.kind in ("kernel-image", "initrd"):

@@ -8,8 +8,9 @@ go wrong; ``unknown`` reasons mean the audit cannot tell.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from probes.records import frozen
 
 BLOCKER, WARNING, UNKNOWN = "blocker", "warning", "unknown"
 
@@ -68,7 +69,7 @@ REASONS: dict[str, tuple[str, str]] = {
 FIRMWARE_CODES = frozenset({"not-hotpluggable", "no-srat", "kernel-node"})
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Reason:
     """One reason with its case detail (``detail`` may be empty)."""
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from typing import Any, Iterator
 
 from observer.audit import Audit, BlockVerdict, block_list
@@ -106,6 +105,7 @@ def _codes(reasons: list[Reason]) -> str:
 
 def _columns(prefix: str, text: str, width: int = 79) -> list[str]:
     """``prefix`` then ``text``, wrapped under itself so no line passes ``width``."""
+    import textwrap  # the text report only: JSON needs none of it
     room = max(width - len(prefix), 20)
     parts = textwrap.wrap(text, room, break_on_hyphens=False, break_long_words=False) or [""]
     return [prefix + parts[0]] + [" " * len(prefix) + p for p in parts[1:]]
@@ -182,6 +182,7 @@ def render(a: Audit, requirements: list[dict[str, Any]] | None = None) -> str:
 
 
 def _wrap(text: str, indent: str) -> list[str]:
+    import textwrap
     return textwrap.wrap(text, 79, subsequent_indent=indent, break_on_hyphens=False) or [""]
 
 

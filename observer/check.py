@@ -1,18 +1,18 @@
 """Hold a prediction against the live layout: zones from /proc/zoneinfo, memory-block zones."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Callable
 
 from observer.model.boot import Prediction, predict
 from observer.model.inputs import ModelInputs
+from probes.records import frozen, replace
 from probes.memory_blocks import MemoryBlocks
 from probes.zoneinfo import ZoneInfo
 
 MOVABLE_RULES = ("movablemem-map", "movable-node", "kernelcore-mirror", "mirror-none", "kernelcore")
 
 
-@dataclass(frozen=True)
+@frozen
 class Mismatch:
     """One difference: where (node/zone or block), which field, predicted, seen, the rule."""
 
@@ -86,7 +86,7 @@ def compare_blocks(pred: Prediction, seen: MemoryBlocks) -> list[Mismatch]:
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckResult:
     """The model's prediction, every difference from the live layout, and notes on what was
     taken as seen or not compared."""

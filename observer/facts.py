@@ -5,14 +5,13 @@ boot log's zone lines; :func:`gather` gives the same inputs when they are absent
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from observer.model import memblock
 from observer.model.inputs import (BlockInfo, E820Entry, E820Op, HotplugParams, MemmapArg, ModelInputs,
                                    Options, Reservation, SratInfo, SratMemoryRange)
 from probes import bootlog_events as ev
 from probes.bootlog import BootLog, read_boot_log
 from probes.cmdline import CommandLine, parse_cmdline, read_cmdline
+from probes.records import frozen, replace
 from probes.hotplug_params import read_hotplug_params
 from probes.iomem import read_iomem
 from probes.kernel import read_release
@@ -28,7 +27,7 @@ DEFAULT_KERNEL_OPS = (E820Op(0, 0x1000, "usable", "reserved"), E820Op(0xA0000, 0
 DEFAULT_KERNEL_BASE = 0x1000000  # CONFIG_PHYSICAL_START without KASLR
 
 
-@dataclass(frozen=True)
+@frozen
 class Facts:
     """The model's inputs, the recorded command line, and what could not be read."""
 

@@ -10,7 +10,6 @@ ranges imply under the model's own zone rule (observer/model/zones.py node_zones
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable
 
 from observer.check import CheckResult, Mismatch, as_the_kernel_boots, compare_zones, movable_rule
@@ -21,6 +20,7 @@ from observer.model.inputs import PAGE_SHIFT, ModelInputs
 from observer.model.memblock import Memblock, Region
 from probes import bootlog_events as ev
 from probes.bootlog import BootLog
+from probes.records import replace
 from probes.zoneinfo import Zone, ZoneInfo
 
 #: A kernel line number (in the boot log read) -> how to cite it ('dmesg.txt line 78: ...').

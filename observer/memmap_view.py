@@ -9,25 +9,29 @@ and :func:`render_svg` draws the same segments as a standalone SVG.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 from xml.sax.saxutils import escape
 
 from observer.audit import Audit
 from observer.audit_facts import AuditFacts, ZoneSpan
 from observer.output import fmt_size
+from probes.records import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Segment:
+    """A piece ``[start, end)`` of a row, drawn in the style ``key``."""
+
     start: int
     end: int
     key: str  # a STYLES key
     text: str = ""  # what the SVG tooltip says
 
 
-@dataclass(frozen=True)
+@frozen
 class Row:
+    """One labelled row of the map and its segments."""
+
     label: str
     segments: tuple[Segment, ...]
     note: str = ""  # shown instead of a bar when the row has no data

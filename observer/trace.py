@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from typing import IO, Iterator
 
+from probes.records import field, frozen, replace
 from probes.reading import ParseError
 from probes.sysfs_poll import HotplugState, state_from_json
 
 FORMAT = 1
 
 
-@dataclass(frozen=True)
+@frozen
 class Verdict:
     """``status`` is agree | disagree | unknown | info; expected/actual are zone names."""
 
@@ -29,7 +30,7 @@ class Verdict:
     actual: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Observation:
     """One thing a source saw: a block added/onlined/offlined/removed, or events lost."""
 
@@ -62,8 +63,10 @@ def observation_from_json(obj: object) -> Observation:
         raise ParseError(f"event fields: {exc}") from None
 
 
-@dataclass(frozen=True)
+@frozen
 class Header:
+    """The trace's first line: kernel, sources, attach points, notes and the starting state."""
+
     release: str
     sources: tuple[str, ...]
     attach_points: tuple[str, ...]
@@ -136,8 +139,10 @@ class TraceFile:
         self._out.close()
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceLine:
+    """One later line of a trace: its line number, the observation and the verdict given."""
+
     lineno: int
     observation: Observation
     verdict: Verdict | None

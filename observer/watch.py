@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import select
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from typing import Callable
 
 from observer.trace import Observation, Verdict
 from observer.watch_rules import Group, expected_zone
 from probes.bpf.decode import HotplugEvent
+from probes.records import mutable, replace
 from probes.root import Root
 from probes.sysfs_poll import (Block, HotplugState, KERNEL_ZONES, ZoneSpan, diff_states, read_block, read_policy,
                                read_state,
@@ -26,8 +27,10 @@ from probes.uevent import UEvent, UeventListener
 ACTIONS = ("add", "online", "offline", "remove")
 
 
-@dataclass
+@mutable
 class _Group:
+    """A run of consecutive block numbers ``[first, last]``."""
+
     first: int  # block numbers [first, last]
     last: int
 

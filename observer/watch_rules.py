@@ -9,14 +9,13 @@ snapshot), so memory hot-added before the watch started counts as early.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from observer.model.hotplug import LiveZone, Policy, zone_for_range
 from observer.model.zones import MOVABLE, ZONES
+from probes.records import frozen
 from probes.sysfs_poll import HotplugState
 
 
-@dataclass(frozen=True)
+@frozen
 class Group:
     """A static memory group (one ACPI DIMM): its whole size and what of it is online where."""
 

@@ -2,7 +2,7 @@
 
 :func:`parse_boot_log` is pure and makes one pass over the text: each line's
 timestamp is stripped, a cheap key (the message's first word) picks the one or
-two precompiled patterns that may match, and lines nobody claims are ignored.
+two patterns (compiled at first use) that may match, and lines nobody claims are ignored.
 It accepts ``dmesg`` output (``[    0.000000] msg``, also ``<6>`` prefixes and
 ``[T0]`` caller ids), /dev/kmsg records (``6,1,0,-;msg``, ``' KEY=value'``
 continuation lines dropped) and bare messages. :func:`read_boot_log_text` reads the
@@ -40,11 +40,30 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # --- one handler per message key: (regex, builder(match, line, usec) -> Event) ----------
 
 Builder = Callable[[re.Match[str], int, "int | None"], ev.Event]
-_HANDLERS: dict[str, list[tuple[re.Pattern[str], Builder]]] = {}
+
+
+class _Pattern:
+    """A handler's regex, compiled when a line first reaches it: a log holds a few of the
+    kinds, and compiling all of them cost more than the rest of importing this module."""
+
+    __slots__ = ("text", "compiled")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.compiled: re.Pattern[str] | None = None
+
+    def match(self, msg: str) -> re.Match[str] | None:
+        p = self.compiled
+        if p is None:
+            p = self.compiled = re.compile(self.text)
+        return p.match(msg)
+
+
+_HANDLERS: dict[str, list[tuple[_Pattern, Builder]]] = {}
 
 
 def _on(keys: str, pattern: str) -> Callable[[Builder], Builder]:
-    compiled = re.compile(pattern)
+    compiled = _Pattern(pattern)
 
     def register(fn: Builder) -> Builder:
         for key in keys.split():

@@ -8,11 +8,12 @@ Node ids are ints; ``-1`` is the kernel's NUMA_NO_NODE.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+from probes.records import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class Event:
     """Where an event sits in the log."""
 
@@ -21,7 +22,7 @@ class Event:
     usec: int | None
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelRelease(Event):
     """``Linux version 6.1.0-50-amd64 (...)``: the release and the whole banner."""
 
@@ -30,7 +31,7 @@ class KernelRelease(Event):
     banner: str
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandLine(Event):
     """``Command line: ...`` (x86 setup_arch, ``early`` True) or ``Kernel command line: ...`` (start_kernel)."""
 
@@ -39,7 +40,7 @@ class CommandLine(Event):
     early: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class E820Table(Event):
     """A table header: ``BIOS-provided physical RAM map:``, ``user-defined ...``, ``modified ...``.
 
@@ -51,7 +52,7 @@ class E820Table(Event):
     origin: str
 
 
-@dataclass(frozen=True)
+@frozen
 class E820Entry(Event):
     """One e820 table line, e.g. ``BIOS-e820: [mem 0x0-0x9fbff] usable`` (``origin`` BIOS-e820)."""
 
@@ -62,7 +63,7 @@ class E820Entry(Event):
     type: str
 
 
-@dataclass(frozen=True)
+@frozen
 class E820Change(Event):
     """``e820: update [mem ..] usable ==> reserved`` or ``e820: remove [mem ..] usable``.
 
@@ -79,7 +80,7 @@ class E820Change(Event):
     new_type: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class AcpiTable(Event):
     """``ACPI: SRAT 0x00000000BFFE2140 000150 (v01 BOCHS  BXPC     00000001 BXPC 00000001)``."""
 
@@ -93,7 +94,7 @@ class AcpiTable(Event):
     oem_revision: int
 
 
-@dataclass(frozen=True)
+@frozen
 class AcpiTableUpgrade(Event):
     """``ACPI: Table Upgrade: override [SRAT-BOCHS -BXPC    ]`` (drivers/acpi/tables.c acpi_table_initrd_override)."""
 
@@ -104,7 +105,7 @@ class AcpiTableUpgrade(Event):
     oem_table_id: str
 
 
-@dataclass(frozen=True)
+@frozen
 class AcpiTableReserved(Event):
     """``ACPI: Reserving SRAT table memory at [mem 0x..-0x..]`` (drivers/acpi/tables.c acpi_table_init_complete)."""
 
@@ -114,7 +115,7 @@ class AcpiTableReserved(Event):
     end: int
 
 
-@dataclass(frozen=True)
+@frozen
 class SratMemory(Event):
     """``ACPI: SRAT: Node 0 PXM 0 [mem 0x..-0x..] hotplug non-volatile`` (drivers/acpi/numa/srat.c
     acpi_numa_memory_affinity_init): an enabled memory affinity the kernel accepted."""
@@ -128,7 +129,7 @@ class SratMemory(Event):
     non_volatile: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class SratCpu(Event):
     """``SRAT: PXM 0 -> APIC 0x00 -> Node 0`` (or ``X2APIC``; arch/x86/mm/srat.c)."""
 
@@ -139,7 +140,7 @@ class SratCpu(Event):
     x2apic: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class NumaMerge(Event):
     """``NUMA: Node 0 [mem a-b] + [mem c-d] -> [mem e-f]``: two blocks of a node merged
     (numa_cleanup_meminfo in arch/x86/mm/numa.c, mm/numa_memblks.c since 6.12)."""
@@ -151,7 +152,7 @@ class NumaMerge(Event):
     result: tuple[int, int]
 
 
-@dataclass(frozen=True)
+@frozen
 class NumaNote(Event):
     """A NUMA setup outcome without a range: ``what`` is ``distance_table`` (``count`` entries),
     ``no_config`` (No NUMA configuration found), ``off`` (NUMA turned off) or ``memoryless``
@@ -162,7 +163,7 @@ class NumaNote(Event):
     count: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class NumaCoverageRejected(Event):
     """``NUMA: nodes only cover 5119MB of your 6143MB e820 RAM. Not used.``: the SRAT's nodes
     miss too much RAM and the kernel drops them (numa_meminfo_cover_memory, arch/x86/mm/numa.c;
@@ -173,7 +174,7 @@ class NumaCoverageRejected(Event):
     e820_ram: int
 
 
-@dataclass(frozen=True)
+@frozen
 class FakeNode(Event):
     """``Faking a node at [mem ..]`` (dummy_numa_init, ``node`` None) or ``Faking node N at [mem ..]`` (numa=fake)."""
 
@@ -183,7 +184,7 @@ class FakeNode(Event):
     end: int
 
 
-@dataclass(frozen=True)
+@frozen
 class NodeData(Event):
     """``NODE_DATA(n) allocated [mem ..]`` (alloc_node_data)."""
 
@@ -193,7 +194,7 @@ class NodeData(Event):
     end: int
 
 
-@dataclass(frozen=True)
+@frozen
 class NodeDataElsewhere(Event):
     """``NODE_DATA(n) on node m``: node n's pglist_data landed on another node."""
 
@@ -202,7 +203,7 @@ class NodeDataElsewhere(Event):
     on_node: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Ramdisk(Event):
     """``RAMDISK: [mem ..]``: the initrd's reserved place (arch/x86/kernel/setup.c early_reserve_initrd)."""
 
@@ -211,7 +212,7 @@ class Ramdisk(Event):
     end: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Crashkernel(Event):
     """A crashkernel reservation.
 
@@ -227,7 +228,7 @@ class Crashkernel(Event):
     low: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class CmaReserved(Event):
     """``cma: Reserved 256 MiB at 0x0000000140000000`` (6.1) or ``... on node -1`` (6.12; -1 is
     NUMA_NO_NODE, ``node`` None on 6.1): a CMA area (``cma=``, ``hugetlb_cma=``) that
@@ -240,7 +241,7 @@ class CmaReserved(Event):
     node: int | None
 
 
-@dataclass(frozen=True)
+@frozen
 class MemblockRange(Event):
     """A memblock=debug call on a range: ``memblock_reserve: [0x..-0x..] setup_arch+0x797/0xd4f``.
 
@@ -259,7 +260,7 @@ class MemblockRange(Event):
     flags: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class MemblockAlloc(Event):
     """A memblock=debug allocation request: ``memblock_alloc_try_nid: 8192 bytes align=0x40 nid=0
     from=0x0 max_addr=0x0 caller``. ``node`` is None for functions that print no nid
@@ -275,7 +276,7 @@ class MemblockAlloc(Event):
     caller: str
 
 
-@dataclass(frozen=True)
+@frozen
 class MemblockRegion(Event):
     """One region of a ``MEMBLOCK configuration:`` dump (mm/memblock.c memblock_dump):
     `` memory[0x4]\t[0x..-0x..], 0x.. bytes on node 2 flags: 0x1``; ``table`` is ``memory``
@@ -291,7 +292,7 @@ class MemblockRegion(Event):
     flags: int
 
 
-@dataclass(frozen=True)
+@frozen
 class ZoneRange(Event):
     """A ``Zone ranges:`` line (mm/mm_init.c free_area_init): ``start``/``end`` None when ``empty``."""
 
@@ -301,7 +302,7 @@ class ZoneRange(Event):
     end: int | None
 
 
-@dataclass(frozen=True)
+@frozen
 class MovableZoneStart(Event):
     """A ``Movable zone start for each node`` line: ``  Node 1: 0x0000000140000000`` (an address)."""
 
@@ -310,7 +311,7 @@ class MovableZoneStart(Event):
     start: int
 
 
-@dataclass(frozen=True)
+@frozen
 class EarlyNodeRange(Event):
     """An ``Early memory node ranges`` line: ``  node   0: [mem 0x..-0x..]``."""
 
@@ -320,7 +321,7 @@ class EarlyNodeRange(Event):
     end: int
 
 
-@dataclass(frozen=True)
+@frozen
 class InitmemSetup(Event):
     """``Initmem setup node N [mem 0x..-0x..]`` (free_area_init_node)."""
 
@@ -330,7 +331,7 @@ class InitmemSetup(Event):
     end: int
 
 
-@dataclass(frozen=True)
+@frozen
 class UnavailablePages(Event):
     """``On node 0, zone DMA: 97 pages in unavailable ranges`` (init_unavailable_range)."""
 
@@ -340,7 +341,7 @@ class UnavailablePages(Event):
     pages: int
 
 
-@dataclass(frozen=True)
+@frozen
 class NodeTotalPages(Event):
     """``On node 0 totalpages: 4104502``: the node's present pages (calculate_node_totalpages,
     KERN_DEBUG; seen in logs of 3.10 to 5.11, absent from linux-next of June 2021 and 5.15 on)."""
@@ -350,7 +351,7 @@ class NodeTotalPages(Event):
     pages: int
 
 
-@dataclass(frozen=True)
+@frozen
 class ZonePages(Event):
     """A zone line under ``On node N totalpages`` (free_area_init_core, KERN_DEBUG): ``what`` is
     'present' for ``  DMA zone: 3997 pages, LIFO batch:0`` (zone_pcp_init: the zone's present
@@ -364,7 +365,7 @@ class ZonePages(Event):
     what: str
 
 
-@dataclass(frozen=True)
+@frozen
 class MemAutoInit(Event):
     """``mem auto-init: stack:all(zero), heap alloc:on, heap free:off``: the raw settings."""
 
@@ -372,7 +373,7 @@ class MemAutoInit(Event):
     settings: str
 
 
-@dataclass(frozen=True)
+@frozen
 class MemoryTotals(Event):
     """``Memory: 1451652K/6290936K available (... 241360K reserved, 0K cma-reserved)`` in bytes."""
 
@@ -382,7 +383,7 @@ class MemoryTotals(Event):
     reserved: int | None
 
 
-@dataclass(frozen=True)
+@frozen
 class LastPfn(Event):
     """``last_pfn = 0x1c0000 max_arch_pfn = 0x10000000000`` (e820__end_of_ram_pfn)."""
 
@@ -391,7 +392,7 @@ class LastPfn(Event):
     max_arch_pfn: int
 
 
-@dataclass(frozen=True)
+@frozen
 class EarlyAllocation(Event):
     """A boot-time memblock allocation the log sizes but does not place: ``printk: log_buf_len:
     N bytes`` (kernel/printk/printk.c setup_log_buf) or ``Dentry cache``/``Inode-cache hash table
@@ -404,7 +405,7 @@ class EarlyAllocation(Event):
     memblock: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class EfiFirmware(Event):
     """``efi: EFI v2.70 by EDK II`` (drivers/firmware/efi/efi.c efi_systab_report_header, from
     efi_init in setup_arch): the kernel booted through UEFI. No such line on a BIOS boot."""
@@ -414,7 +415,7 @@ class EfiFirmware(Event):
     vendor: str
 
 
-@dataclass(frozen=True)
+@frozen
 class EfiMemory(Event):
     """One EFI memory descriptor as ``efi=debug`` prints it (efi_print_memmap): its index, type
     name (``Boot Code``, ``Boot Data``, ``Conventional``, ``Runtime Data``, ``ACPI Mem NVS``, ...)
@@ -434,7 +435,7 @@ RESERVATIONS = (Ramdisk, Crashkernel, AcpiTableReserved, NodeData)
 E = TypeVar("E", bound=Event)
 
 
-@dataclass(frozen=True)
+@frozen
 class BootLog:
     """The events of one boot log, in log order.
 

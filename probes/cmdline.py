@@ -7,9 +7,9 @@ kernel's parameters; the rest goes to init). Option names match as ``parameq`` d
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
+from probes.records import frozen
 from probes.reading import ParseError, Reading
 from probes.root import Root
 
@@ -52,7 +52,7 @@ def memparse(s: str, pos: int = 0) -> tuple[int, int]:
 
 # --- tokens --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen
 class Param:
     """One kernel parameter as ``next_arg`` splits it: ``value`` None when there is no ``=``."""
 
@@ -118,7 +118,7 @@ def _split_init(rest: str) -> Iterable[str]:
 
 # --- kernelcore= / movablecore= ------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen
 class Amount:
     """One ``kernelcore=``/``movablecore=`` value: ``kind`` is bytes, percent or mirror."""
 
@@ -142,7 +142,7 @@ def parse_amount(raw: str, allow_mirror: bool) -> Amount:
     return Amount(raw, "bytes", memparse(raw)[0])
 
 
-@dataclass(frozen=True)
+@frozen
 class CoreSetting:
     """The kernel's state after every occurrence, in order (mm/mm_init.c ``cmdline_parse_core``).
 
@@ -184,7 +184,7 @@ E820_TYPES = {1: "usable", 2: "reserved", 3: "ACPI data", 4: "ACPI NVS", 5: "unu
 _MEMMAP_OPS = {"@": ("add", 1), "#": ("add", 3), "$": ("add", 2), "!": ("add", 12)}
 
 
-@dataclass(frozen=True)
+@frozen
 class MemmapEntry:
     """One comma item of ``memmap=``, as arch/x86/kernel/e820.c ``parse_memmap_one`` reads it.
 
@@ -238,7 +238,7 @@ def parse_memmap_option(value: str) -> tuple[MemmapEntry, ...]:
 
 # --- numa= and movablemem_map= -------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen
 class NumaOption:
     """``numa=`` after all occurrences (arch/x86/mm/numa.c ``numa_setup``: prefix tests, sticky flags)."""
 
@@ -260,7 +260,7 @@ def resolve_numa(values: Iterable[str]) -> NumaOption:
     return NumaOption(off, noacpi, nohmat, fake)
 
 
-@dataclass(frozen=True)
+@frozen
 class MovableMap:
     """``movablemem_map=`` / ``movablecore_map=`` (2013 LKML proposal, never merged upstream).
 
@@ -297,7 +297,7 @@ def resolve_movable_map(values: Iterable[str]) -> MovableMap:
 
 # --- the whole line ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen
 class HotplugOptions:
     """``memory_hotplug.*`` module parameters given on the command line (last valid one wins).
 
@@ -310,7 +310,7 @@ class HotplugOptions:
     memmap_on_memory: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandLine:
     """The interpreted command line. Sizes in bytes; every token kept in ``params``."""
 

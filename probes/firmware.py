@@ -7,11 +7,11 @@ A whole boot log without that line is a BIOS boot.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from probes import bootlog_events as ev
 from probes.bootlog import BootLog, read_boot_log
+from probes.records import frozen
 from probes.reading import Reading, Status
 from probes.root import Root
 
@@ -19,7 +19,7 @@ EFI_DIR = "sys/firmware/efi"
 EFI_PLATFORM_SIZE = "sys/firmware/efi/fw_platform_size"
 
 
-@dataclass(frozen=True)
+@frozen
 class Firmware:
     """``kind`` ``uefi`` or ``bios``; revision and vendor when the boot log names them; ``evidence``
     says what decided it."""
@@ -37,7 +37,7 @@ class Firmware:
 
     def to_json(self) -> dict[str, Any]:
         """``{"kind", "evidence", "version", "vendor"}`` as ``show`` and ``audit`` print it."""
-        return asdict(self)
+        return {"kind": self.kind, "evidence": self.evidence, "version": self.version, "vendor": self.vendor}
 
 
 def describe_json(data: dict[str, Any] | None) -> str:

@@ -11,7 +11,7 @@ import os
 from typing import IO, Iterable, Iterator
 
 from probes import capture
-from probes.mapped import sos_top
+from probes.root import sos_top
 from probes.root import RootError
 
 #: What an input is read as: an audit JSON file, or a root (snapshot, recording, sosreport, boot log).

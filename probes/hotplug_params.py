@@ -10,9 +10,9 @@ reading is ABSENT only when none exists.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
+from probes.records import frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 from probes.sysfs import parse_int
@@ -23,7 +23,7 @@ PARAMS = ("online_policy", "auto_movable_ratio", "auto_movable_numa_aware", "mem
 ONLINE_TYPES = ("offline", "online", "online_kernel", "online_movable")
 
 
-@dataclass(frozen=True)
+@frozen
 class HotplugParams:
     """The knobs as the running kernel reports them; None when the kernel lacks one."""
 

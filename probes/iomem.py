@@ -8,9 +8,9 @@ hide them); :func:`read_iomem` reports that as DENIED.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Iterator
 
+from probes.records import frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 
@@ -18,7 +18,7 @@ IOMEM_PATH = "proc/iomem"
 _LINE = re.compile(r"( *)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)")
 
 
-@dataclass(frozen=True)
+@frozen
 class IomemRange:
     """``[start, end]`` (inclusive, bytes) named ``name``, with the ranges nested inside it."""
 
@@ -33,7 +33,7 @@ class IomemRange:
         return self.end - self.start + 1
 
 
-@dataclass(frozen=True)
+@frozen
 class Iomem:
     """The top-level ranges; ``hidden`` when every address reads 0 (not root)."""
 

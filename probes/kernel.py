@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from probes.records import frozen
 from probes.reading import ParseError, Reading
 from probes.root import Root
 
@@ -11,7 +11,7 @@ OSRELEASE_PATH = "proc/sys/kernel/osrelease"
 _RELEASE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?(\S*)")
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelRelease:
     """``6.1.0-26-amd64`` → version (6, 1, 0), local part ``-26-amd64``."""
 

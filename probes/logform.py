@@ -11,9 +11,9 @@ invented. Each normalised line remembers the line of the file it came from.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from probes.bootlog import message_shape, split_line
+from probes.records import frozen, mutable
 from probes.reading import ParseError
 
 _SYSLOG_TAIL = r"(\S+) ([^\s:\[]+)(?:\[\d+\])?: ?"
@@ -45,7 +45,7 @@ WRAP_WIDTHS = (60, 80)
 MAX_LINES = 4_000_000
 
 
-@dataclass(frozen=True)
+@frozen
 class LogForm:
     """A boot log recognised: its form, the normalised dmesg text, where each line came from."""
 
@@ -76,8 +76,10 @@ class LogForm:
         return self.lines[n - 1] if 0 < n <= len(self.lines) else n
 
 
-@dataclass
+@mutable
 class _Line:
+    """One message of the log being normalised (after rejoining wrapped lines)."""
+
     number: int
     text: str          # what goes into the normalised log (prefix stripped or kept)
     message: str       # the message alone, for shape tests

@@ -9,14 +9,13 @@ written beside the best boot log it holds. Nothing is written outside that direc
 from __future__ import annotations
 
 import gzip
-import itertools
 import lzma
 import os
 import zlib
-from dataclasses import dataclass
 
 from probes import capture
 from probes.bootlog import parse_boot_log
+from probes.records import frozen
 from probes.logform import LogForm, recognise
 from probes.reading import ParseError
 from probes.root import Root, RootError
@@ -30,7 +29,7 @@ SOS_LOGS = ("sos_commands/kernel/dmesg", capture.BOOT_LOG, "sos_commands/logs/jo
             "var/log/kern.log", "var/log/messages", "var/log/syslog")
 
 
-@dataclass(frozen=True)
+@frozen
 class Mapped:
     """What a mapped root was made from: one line for the user, and the boot log's origin."""
 
@@ -68,21 +67,6 @@ def map_log_file(path: str, dest: str) -> Mapped:
         raise RootError(f"{path}: {exc}", 2) from None
     write_dir(dest, {capture.BOOT_LOG: form.text.encode()}, {})
     return Mapped(f"input: {form.describe()}", path, form.lines)
-
-
-def sos_top(path: str) -> str | None:
-    """The sosreport directory at or just below directory ``path`` (it holds sos_commands/)."""
-    if os.path.isdir(os.path.join(path, "sos_commands")):
-        return path
-    try:
-        with os.scandir(path) as it:  # two entries at most: a folder of 100,000 files is not listed
-            names = [e.name for e in itertools.islice(it, 2)]
-    except OSError:
-        return None
-    if len(names) == 1 and os.path.isdir(os.path.join(path, names[0], "sos_commands")) and \
-            not os.path.islink(os.path.join(path, names[0])):
-        return os.path.join(path, names[0])
-    return None
 
 
 def map_sosreport(top: str, dest: str) -> Mapped:

@@ -7,9 +7,9 @@ hot-added later are appended. Unlike /proc/iomem it is readable without root.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
+from probes.records import frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 from probes.sysfs import parse_int
@@ -17,7 +17,7 @@ from probes.sysfs import parse_int
 MEMMAP_DIR = "sys/firmware/memmap"
 
 
-@dataclass(frozen=True)
+@frozen
 class FirmwareMapEntry:
     """Entry ``index``: ``[start, end]`` bytes, inclusive, of ``type``."""
 

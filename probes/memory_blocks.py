@@ -17,9 +17,9 @@ import heapq
 import sys
 from bisect import bisect_left
 from array import array
-from dataclasses import dataclass
 from typing import Callable, Collection, Iterable, Iterator, Mapping, NamedTuple, Sequence, overload
 
+from probes.records import frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import DirReader, Root
 from probes.sysfs import parse_int
@@ -49,7 +49,7 @@ class MemoryBlock(NamedTuple):
     phys_device: int | None
 
 
-@dataclass(frozen=True)
+@frozen
 class MemoryBlocks:
     """``block_size`` in bytes and the blocks sorted by number (a :class:`BlockTable` when read)."""
 
@@ -143,7 +143,7 @@ def _decode(zone_table: list[tuple[str, ...]], number: int, pi: int, state: int,
                        None if dev < 0 else dev)
 
 
-@dataclass(frozen=True)
+@frozen
 class BlockRange:
     """Adjacent blocks ``first..last`` sharing every grouped attribute, as lsmem prints a row."""
 

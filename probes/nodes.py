@@ -8,9 +8,9 @@ printed: kB for lines that say kB, plain counts (``HugePages_*``) otherwise.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Mapping
 
+from probes.records import field, frozen
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 from probes.sysfs import parse_int, parse_list
@@ -20,7 +20,7 @@ NODE_LISTS = ("online", "possible", "has_memory", "has_normal_memory", "has_cpu"
 _MEMINFO = re.compile(r"Node\s+(\d+)\s+([^:\s]+):\s+(\d+)(?:\s+kB)?\s*")
 
 
-@dataclass(frozen=True)
+@frozen
 class Node:
     """Node ``number``: its CPUs and its meminfo (kB for kB lines); None when not readable."""
 
@@ -33,7 +33,7 @@ class Node:
         return None if self.meminfo is None else self.meminfo.get("MemTotal")
 
 
-@dataclass(frozen=True)
+@frozen
 class Nodes:
     """The node lists (None when the file is absent) and each ``nodeN`` directory."""
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
+
+from probes.records import frozen
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -20,7 +21,7 @@ class Status(enum.Enum):
     MALFORMED = "malformed"
 
 
-@dataclass(frozen=True)
+@frozen
 class Reading(Generic[T]):
     """One source's result: ``value`` is set only when ``status`` is OK.
 

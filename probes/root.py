@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
-import shutil
 import stat
-import tarfile
-import tempfile
-import zlib
 from typing import Any, Callable, Collection, Iterator, TypeVar
 
 from probes.reading import Reading, Status
@@ -344,14 +341,17 @@ def open_root(arg: str | os.PathLike[str] = "/") -> Iterator[Root]:
     """A :class:`Root` for a snapshot directory or a recording (``.tar.gz``, ``.tar.xz``) unpacked
     privately; a sosreport (directory or archive) and a single boot-log file are mapped onto
     snapshot paths in a private directory (probes/mapped.py), with ``Root.mapped`` set."""
-    from probes import mapped  # it builds on this module (Root, unpack_recording)
-
     path = os.fspath(arg)
-    if os.path.isdir(path) and mapped.sos_top(path) is None:
+    if os.path.isdir(path) and sos_top(path) is None:
         yield Root(path)
         return
     if not os.path.lexists(path):
         raise RootError(f"{path}: no such snapshot directory, recording or boot log", 3)
+    # Imported here: a snapshot directory (the common case) needs none of them.
+    import shutil
+    import tempfile
+
+    from probes import mapped  # it builds on this module (Root, unpack_recording)
     tmp = tempfile.mkdtemp(prefix="movcheck-")
     try:
         yield _mapped_root(path, tmp, mapped)
@@ -363,12 +363,12 @@ def _mapped_root(path: str, tmp: str, mapped: Any) -> Root:
     """The root for ``path`` laid out below the private directory ``tmp``."""
     out, how = os.path.join(tmp, "root"), None
     if os.path.isdir(path):
-        how = mapped.map_sosreport(mapped.sos_top(path), out)
+        how = mapped.map_sosreport(sos_top(path), out)
     elif path.endswith(TAR_SUFFIXES) or _is_tar(path):
         unpacked = os.path.join(tmp, "archive")
         os.mkdir(unpacked)
         unpack_recording(path, unpacked)
-        top = mapped.sos_top(unpacked)
+        top = sos_top(unpacked)
         if top is None:
             return Root(unpacked)
         how = mapped.map_sosreport(top, out)
@@ -379,7 +379,24 @@ def _mapped_root(path: str, tmp: str, mapped: Any) -> Root:
     return root
 
 
+def sos_top(path: str) -> str | None:
+    """The sosreport directory at or just below directory ``path`` (it holds sos_commands/)."""
+    if os.path.isdir(os.path.join(path, "sos_commands")):
+        return path
+    try:
+        with os.scandir(path) as it:  # two entries at most: a folder of 100,000 files is not listed
+            names = [e.name for e in itertools.islice(it, 2)]
+    except OSError:
+        return None
+    if len(names) == 1 and os.path.isdir(os.path.join(path, names[0], "sos_commands")) and \
+            not os.path.islink(os.path.join(path, names[0])):
+        return os.path.join(path, names[0])
+    return None
+
+
 def _is_tar(path: str) -> bool:
+    import tarfile
+    import zlib
     try:
         return tarfile.is_tarfile(path)
     except (OSError, EOFError, zlib.error, tarfile.TarError):
@@ -394,6 +411,9 @@ def unpack_recording(archive: str, dest: str) -> None:
     Regular files are written first with O_NOFOLLOW|O_EXCL; links are made last,
     so nothing is ever written through a link.
     """
+    import shutil
+    import tarfile
+    import zlib
     try:
         tar = tarfile.open(archive, "r:*")
     except PermissionError as exc:

@@ -16,17 +16,17 @@ import os
 import shutil
 import stat
 import tarfile
-from dataclasses import dataclass
 
 from probes import capture
 from probes.bootlog import read_boot_log_text
 from probes.generation import TRIES, read_generation
+from probes.records import frozen
 from probes.reading import Reading, Status
 from probes.root import Root, RootError
 from probes.snapshot_notes import NOTES
 
 
-@dataclass(frozen=True)
+@frozen
 class SnapshotResult:
     """What was written: counts, each path skipped with its reason (denied, escaping link), and
     whether memory held still while it was read (None: not a live machine, or not known)."""

@@ -8,8 +8,8 @@ All addresses and lengths are in bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
+from probes.records import field, frozen
 from probes.reading import ParseError, Reading
 from probes.root import Root
 
@@ -20,7 +20,7 @@ SRAT_FIXED = 48  # header + reserved u32 (=1) + reserved u64
 MEM_ENABLED, MEM_HOTPLUGGABLE, MEM_NON_VOLATILE = 1, 2, 4
 
 
-@dataclass(frozen=True)
+@frozen
 class AcpiHeader:
     """The common ACPI table header."""
 
@@ -35,7 +35,7 @@ class AcpiHeader:
     creator_revision: int
 
 
-@dataclass(frozen=True)
+@frozen
 class MemoryAffinity:
     """Type 1: a physical range ``[base, base+length)`` on a proximity domain."""
 
@@ -62,7 +62,7 @@ class MemoryAffinity:
         return bool(self.flags & MEM_NON_VOLATILE)
 
 
-@dataclass(frozen=True)
+@frozen
 class ProcessorAffinity:
     """Type 0 (local APIC, ``x2apic`` False) or type 2 (local x2APIC)."""
 
@@ -74,7 +74,7 @@ class ProcessorAffinity:
     clock_domain: int = 0
 
 
-@dataclass(frozen=True)
+@frozen
 class GiccAffinity:
     """Type 3: an ARM GIC CPU interface."""
 
@@ -84,7 +84,7 @@ class GiccAffinity:
     clock_domain: int
 
 
-@dataclass(frozen=True)
+@frozen
 class GenericAffinity:
     """Type 5 (generic initiator) or 6 (generic port): a device on a proximity domain."""
 
@@ -95,7 +95,7 @@ class GenericAffinity:
     enabled: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class OtherSubtable:
     """Any other subtable, kept raw (GIC ITS, RINTC, types this decoder does not know)."""
 
@@ -104,7 +104,7 @@ class OtherSubtable:
     data: bytes
 
 
-@dataclass(frozen=True)
+@frozen
 class Srat:
     """A decoded SRAT; subtables in table order within each kind."""
 

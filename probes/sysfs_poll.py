@@ -11,8 +11,8 @@ whole of the sysfs poller and also reconciles after lost events.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 
+from probes.records import field, frozen, replace
 from probes.reading import ParseError, Reading, Status
 from probes.root import Root
 from probes.sysfs import parse_int
@@ -22,7 +22,7 @@ PARAMS = "sys/module/memory_hotplug/parameters"
 KERNEL_ZONES = ("DMA", "DMA32", "Normal")
 
 
-@dataclass(frozen=True)
+@frozen
 class Block:
     """One memory block: ``state`` online/offline/going-offline, its node, and its zone when online."""
 
@@ -32,7 +32,7 @@ class Block:
     valid_zones: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class ZoneSpan:
     """A zone of one node as /proc/zoneinfo shows it (start is None for an unpopulated zone).
 
@@ -46,8 +46,10 @@ class ZoneSpan:
     present_early: int = 0
 
 
-@dataclass(frozen=True)
+@frozen
 class HotplugState:
+    """What sysfs says about memory hot-plug at one moment: settings, blocks and zones."""
+
     release: str
     block_size: int  # bytes
     auto_online: str  # offline | online | online_kernel | online_movable
@@ -183,7 +185,7 @@ def read_state(root: Root, release: str) -> Reading[HotplugState]:
         zones=zones.value))  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
+@frozen
 class BlockChange:
     """What happened to one block between two reads: add, remove, online or offline."""
 

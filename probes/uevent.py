@@ -17,8 +17,8 @@ import errno
 import os
 import re
 import socket
-from dataclasses import dataclass
 
+from probes.records import frozen
 from probes.reading import ParseError
 
 #: Largest uevent datagram the kernel builds (UEVENT_BUFFER_SIZE in include/linux/kobject.h).
@@ -27,7 +27,7 @@ KERNEL_GROUP = 1
 _BLOCK = re.compile(r"/devices/system/memory/memory(\d+)")
 
 
-@dataclass(frozen=True)
+@frozen
 class UEvent:
     """One kernel uevent: the action, the device path and its KEY=VALUE environment."""
 

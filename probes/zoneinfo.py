@@ -7,8 +7,8 @@ populated zones, so an empty zone has ``start_pfn`` None.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from probes.records import frozen
 from probes.reading import ParseError, Reading
 from probes.root import Root
 from probes.sysfs import parse_int
@@ -19,7 +19,7 @@ _FIELDS = {"pages free": "free", "spanned": "spanned", "present": "present", "ma
            "start_pfn:": "start_pfn"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Zone:
     """One zone of one node; page counts, ``start_pfn`` a PFN (None when not printed)."""
 
@@ -38,7 +38,7 @@ class Zone:
         return None if self.start_pfn is None else self.start_pfn + self.spanned
 
 
-@dataclass(frozen=True)
+@frozen
 class ZoneInfo:
     """All zones in file order (node by node, zone index order within a node)."""
 

@@ -176,3 +176,22 @@ def test_show_on_a_memory_only_sysroot(tmp_path, capsys):
     assert err.count("proc/zoneinfo") == 1
     assert main(["show", "--json", "--root", str(tmp_path)]) == 0
     assert json.loads(capsys.readouterr().out)["zones"] is None
+
+
+def test_version_prints_the_package_version_and_imports_no_command():
+    import observer
+    res = movcheck("--version")
+    assert (res.returncode, res.stdout, res.stderr) == (0, f"movcheck {observer.__version__}\n", "")
+    assert observer.__version__ == "0.1.0"
+    code = ("import sys; from observer.cli import main; main(['--version']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('observer', 'probes', 'argparse'))))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.splitlines()[-1] == "['observer', 'observer.cli']"
+
+
+def test_audit_leaves_the_garbage_collector_on(capsys):
+    import gc
+    assert gc.isenabled()
+    rec = str(Path(__file__).parents[1] / "recordings/6.12/hp_node2_runtime.tar.gz")
+    assert main(["audit", "--json", "--root", rec]) == 0
+    assert gc.isenabled() and json.loads(capsys.readouterr().out)["blocks"]

@@ -20,6 +20,8 @@ from probes.zoneinfo import ZoneInfo, read_zoneinfo
 
 HELP = "print the live layout: nodes, zones, SRAT ranges, memory blocks, boot options"
 PAGE = 4096
+#: The block files ``show`` prints (through group_blocks): half of BLOCK_FILES, half the reads.
+SHOW_FILES = ("state", "removable", "valid_zones")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +71,7 @@ def cmdline_options(cmd: CommandLine) -> dict[str, Any]:
 def gather(root: Root) -> tuple[dict[str, Any], list[str]]:
     """Everything ``show`` prints, as JSON-ready data, and the sources it skipped."""
     skipped: list[str] = []
-    zoneinfo_r, blocks_r = read_zoneinfo(root), read_memory_blocks(root)
+    zoneinfo_r, blocks_r = read_zoneinfo(root), read_memory_blocks(root, SHOW_FILES)
     if not zoneinfo_r.ok and not blocks_r.ok:  # nothing show exists for: say why, exit 3
         require(zoneinfo_r if zoneinfo_r.status is Status.MALFORMED else blocks_r)
     zoneinfo: ZoneInfo | None = shown(zoneinfo_r, skipped)

@@ -1,7 +1,6 @@
 """One boot replayed: firmware map -> memblock -> NUMA -> zones -> memory blocks."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Callable
 
 from observer.model import hotplug, memblock, numa, zones
@@ -9,11 +8,12 @@ from observer.model.inputs import PAGE_SHIFT, PAGE_SIZE, ModelInputs, Options, R
 from observer.model.movablemem_map import movable_limits
 from observer.model.rules import ruleset_for
 from observer.model.trace import Trace
+from probes.records import frozen, replace
 
 LOW_1M = 1 << 20
 
 
-@dataclass(frozen=True)
+@frozen
 class Prediction:
     """What the model predicts for one boot."""
 

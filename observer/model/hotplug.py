@@ -3,13 +3,13 @@ at run time, valid_zones."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, replace
 from typing import Callable
 
 from observer.model.inputs import PAGE_SHIFT, BlockInfo, HotplugParams
 from observer.model.memblock import Memblock
 from observer.model.trace import Trace
 from observer.model.zones import MOVABLE, NORMAL, ZONES
+from probes.records import frozen, mutable, replace
 
 DEFAULT_RATIO = 301
 #: PAGES_PER_SUBSECTION on x86_64 (include/linux/mmzone.h SUBSECTION_SHIFT 21): the step of
@@ -17,7 +17,7 @@ DEFAULT_RATIO = 301
 SUBSECTION_PAGES = 512
 
 
-@dataclass
+@mutable
 class LiveZone:
     """A zone's span and page counts while blocks are onlined (present_early = boot pages)."""
 
@@ -35,7 +35,7 @@ class LiveZone:
         return bool(self.spanned) and start < self.end and start + nr > self.start
 
 
-@dataclass(frozen=True)
+@frozen
 class BlockPrediction:
     """One memory block: where it is (online) or would go (offline), and valid_zones."""
 
@@ -47,7 +47,7 @@ class BlockPrediction:
     valid_zones: str      # the text sysfs would show
 
 
-@dataclass(frozen=True)
+@frozen
 class Policy:
     """The onlining policy in force: default online type, online_policy, ratio, NUMA awareness."""
 

@@ -6,8 +6,9 @@ exclusive; pfns are 4 KiB page numbers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from probes.records import field, frozen
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -17,7 +18,7 @@ E820_RAM = "usable"
 E820_RESERVED = "reserved"
 
 
-@dataclass(frozen=True)
+@frozen
 class E820Entry:
     """One firmware memory-map range ``[start, end)`` with its printed type."""
 
@@ -26,7 +27,7 @@ class E820Entry:
     type: str
 
 
-@dataclass(frozen=True)
+@frozen
 class E820Op:
     """A change the kernel itself made to the map ('e820: update' / 'e820: remove' lines).
 
@@ -39,7 +40,7 @@ class E820Op:
     new_type: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class SratMemoryRange:
     """An SRAT memory affinity entry in table order."""
 
@@ -50,7 +51,7 @@ class SratMemoryRange:
     hotpluggable: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class SratInfo:
     """The SRAT as the kernel walks it: enabled CPU proximity domains, then memory entries."""
 
@@ -58,7 +59,7 @@ class SratInfo:
     memory: tuple[SratMemoryRange, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class MemmapArg:
     """One applied memmap= item (probes.cmdline.MemmapEntry): ``action`` exactmap, add, limit,
     update or remove; e820 types as numbers (1 usable, 2 reserved, ...)."""
@@ -70,7 +71,7 @@ class MemmapArg:
     to_type: int = 0
 
 
-@dataclass(frozen=True)
+@frozen
 class Options:
     """The command-line options the model follows, resolved as the kernel resolves repeats.
 
@@ -95,7 +96,7 @@ class Options:
     movablemem_map: str | tuple[tuple[int, int], ...] | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Reservation:
     """A memblock.reserved range present when SRAT hotplug marks are cleared."""
 
@@ -116,7 +117,7 @@ class BlockInfo(NamedTuple):
     online: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class HotplugParams:
     """Runtime hotplug settings (sysfs auto_online_blocks, memory_hotplug module params)."""
 
@@ -127,7 +128,7 @@ class HotplugParams:
     block_size: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class ModelInputs:
     """Everything the model needs to replay one boot (and later hot-adds)."""
 

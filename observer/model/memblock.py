@@ -1,10 +1,10 @@
 """The firmware map as the kernel edits it, and memblock.memory built from it (x86_64)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Iterable
 
 from observer.model.inputs import PAGE_SHIFT, PAGE_SIZE, E820Entry, E820Op, MemmapArg
+from probes.records import frozen, replace
 
 #: arch/x86/include/asm/e820/types.h, by the name e820_print_type() prints.
 E820_TYPE_NUMBERS = {"usable": 1, "reserved": 2, "ACPI data": 3, "ACPI NVS": 4, "unusable": 5,
@@ -100,7 +100,7 @@ def to_entries(table: Table) -> tuple[E820Entry, ...]:
     return tuple(E820Entry(s, e, E820_TYPE_NAMES.get(t, f"type {t}")) for s, e, t in table)
 
 
-@dataclass(frozen=True)
+@frozen
 class Region:
     """A memblock.memory region ``[start, end)`` with its node and flags."""
 

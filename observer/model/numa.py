@@ -1,16 +1,15 @@
 """SRAT -> numa_meminfo -> nodes on memblock.memory, hotplug marks and the kernel-node rule."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from observer.model.inputs import PAGE_SHIFT, Reservation, SratInfo
 from observer.model.memblock import Memblock
 from observer.model.trace import Trace
+from probes.records import mutable
 
 COVERAGE_SLACK_PAGES = 1 << (20 - PAGE_SHIFT)  # "We seem to lose 3 pages somewhere. Allow 1M of slack."
 
 
-@dataclass
+@mutable
 class Block:
     """A numa_meminfo block ``[start, end)`` on node ``nid``."""
 
@@ -19,7 +18,7 @@ class Block:
     nid: int
 
 
-@dataclass
+@mutable
 class NumaResult:
     """Nodes as registered: the blocks, the hot-pluggable SRAT ranges, and the kernel nodes."""
 

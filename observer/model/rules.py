@@ -8,14 +8,15 @@ from 6.12). Series verified against real captures: :data:`VERIFIED_SERIES`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from probes.records import frozen
 
 #: Series whose rules were checked against real kernels (recordings/).
 VERIFIED_SERIES: tuple[tuple[int, int], ...] = ((5, 10), (6, 1), (6, 12), (7, 2))
 MAX_ORDER_NR_PAGES = 1024  # 4 MiB on x86_64 in every release covered (include/linux/mmzone.h)
 
 
-@dataclass(frozen=True)
+@frozen
 class Rule:
     """One kernel rule: id, what it decides, and its source per release range."""
 
@@ -117,7 +118,7 @@ RULES: dict[str, Rule] = {r.id: r for r in (
 )}
 
 
-@dataclass(frozen=True)
+@frozen
 class RuleSet:
     """Version switches for one kernel series.
 

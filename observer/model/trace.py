@@ -1,13 +1,12 @@
 """What the model did, step by step: the rules that fired and the state after each step."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from observer.model.memblock import Memblock, Region
 from observer.model.rules import RuleSet
+from probes.records import field, frozen, mutable
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     """One replayed event: the rule, what it did, and memblock.memory and Movable starts after it."""
 
@@ -18,7 +17,7 @@ class Step:
     movable_start: tuple[tuple[int, int], ...]
 
 
-@dataclass
+@mutable
 class Trace:
     """Collects :class:`Step` s and assumptions while the model runs."""
 

@@ -1,11 +1,10 @@
 """Boot-time zones: arch limits, the Movable start per node, and spanned/present per node and zone."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from observer.model.memblock import Memblock
 from observer.model.rules import MAX_ORDER_NR_PAGES
 from observer.model.trace import Trace
+from probes.records import frozen
 
 ZONES = ("DMA", "DMA32", "Normal", "Movable", "Device")
 DMA, DMA32, NORMAL, MOVABLE, DEVICE = range(5)
@@ -13,7 +12,7 @@ MAX_DMA_PFN = (16 << 20) >> 12
 MAX_DMA32_PFN = (4 << 30) >> 12
 
 
-@dataclass(frozen=True)
+@frozen
 class ZoneLayout:
     """One zone of one node as /proc/zoneinfo shows it (start_pfn 0 when empty)."""
 
@@ -24,7 +23,7 @@ class ZoneLayout:
     present: int
 
 
-@dataclass(frozen=True)
+@frozen
 class ArchZones:
     """arch_zone_lowest/highest_possible_pfn per zone index, and movable_zone."""
 

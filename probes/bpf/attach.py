@@ -10,11 +10,11 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from probes.bpf.decode import HotplugEvent, decode_event
+from probes.records import frozen
 from probes.reading import ParseError
 
 SOURCE = Path(__file__).with_name("hotplug.c")
@@ -34,8 +34,10 @@ TRACEPOINTS = (("page_isolation", "test_pages_isolated", "HAVE_TP_ISOLATION"),
 REQUIRED_ROLES = ("online", "offline")
 
 
-@dataclass(frozen=True)
+@frozen
 class AttachPlan:
+    """The kprobes and tracepoints to attach on this kernel, and the roles none serves."""
+
     kprobes: tuple[tuple[str, str, str | None], ...]
     tracepoints: tuple[tuple[str, str, str], ...]
     missing: tuple[str, ...]  # roles with no attach point on this kernel

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import errno
 import struct
-from dataclasses import dataclass
 
+from probes.records import frozen
 from probes.reading import ParseError
 
 #: ``struct event`` in hotplug.c: 10 x u64/s64, 8 x u32/s32, zone[16], comm[16]; little endian (x86_64).
@@ -14,7 +14,7 @@ KINDS = {1: "add", 2: "online", 3: "offline", 4: "remove"}
 ONLINE_TYPES = {0: "offline", 1: "online", 2: "online_kernel", 3: "online_movable"}
 
 
-@dataclass(frozen=True)
+@frozen
 class MemoryGroup:
     """``struct memory_group`` (include/linux/memory.h) as the call found it, before its own pages."""
 
@@ -25,7 +25,7 @@ class MemoryGroup:
     present_movable_pages: int
 
 
-@dataclass(frozen=True)
+@frozen
 class HotplugEvent:
     """One hot-add, online, offline or hot-remove call as the kernel made it."""
 
