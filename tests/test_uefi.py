@@ -18,7 +18,7 @@ from observer.model.boot import predict
 from probes import bootlog_events as ev
 from probes.bootlog import parse_boot_log
 from probes.root import open_root
-from tests.lab.recording import RECORDINGS
+from tests.lab.recording import RECORDINGS, split_series_dir
 
 DATA = Path(__file__).parent / "data" / "bootlog"
 UEFI = sorted(RECORDINGS.glob("*-uefi/*.tar.gz"))
@@ -130,6 +130,12 @@ def test_boot_services_memory_makes_a_kernel_node() -> None:
         efi = [r for r in inputs.reservations if r.what.startswith("EFI Boot")]
         assert any(r.start <= 0xBBF6D000 < r.end for r in efi)
         assert 1 in predict(inputs).kernel_nodes
+        image = next(r for r in inputs.reservations if r.what == "kernel image")
+        if image.start < 0xBC400000 and image.end > 0x80000000:
+            # 5.10's EFI stub moves the image up into node 1 (0xb8200000) despite nokaslr: a
+            # kernel node without the boot-services data too (the kernel agrees: check exits 0)
+            assert split_series_dir(archive.parent.name)[0] == "5.10", archive
+            continue
         blind = dataclasses.replace(inputs, reservations=tuple(r for r in inputs.reservations if r not in efi))
         assert 1 not in predict(blind).kernel_nodes
         assert any(z.node == 1 and z.zone == "Movable" and z.present for z in predict(blind).zones)
