@@ -186,6 +186,7 @@ def boot_once(sc: Scenario, kernel: Kernel, timeout: float, workdir: Path, firmw
     out: list[str] = []
     host_log: list[str] = []
     marks: set[int] = set()
+    ended: list[bool] = []  # the console reached EOF: QEMU is gone or going
     cond = threading.Condition()
 
     def reader() -> None:
@@ -199,6 +200,7 @@ def boot_once(sc: Scenario, kernel: Kernel, timeout: float, workdir: Path, firmw
                 pending = pending[-200:]
                 cond.notify_all()
         with cond:
+            ended.append(True)
             cond.notify_all()
 
     thread = threading.Thread(target=reader, daemon=True)
@@ -209,7 +211,9 @@ def boot_once(sc: Scenario, kernel: Kernel, timeout: float, workdir: Path, firmw
             if sc.steps[n - 1].action == "write":  # the guest does these alone
                 continue
             with cond:
-                if not cond.wait_for(lambda: n in marks or proc.poll() is not None,
+                # EOF on the console comes just before the exit: waiting on the exit alone could
+                # miss its only notification and sit out the whole timeout.
+                if not cond.wait_for(lambda: n in marks or bool(ended) or proc.poll() is not None,
                                      timeout=max(1, timeout - (time.monotonic() - started))):
                     raise BootError(f"timeout waiting for step {n}")
                 if n not in marks:
