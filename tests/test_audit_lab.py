@@ -13,7 +13,7 @@ from tests.lab.trials import run_trial, table
 #: one node), and CMA areas on Debian's stock 7.x (the only series built with CONFIG_CMA).
 CASES = (("hp_node2_movable_node", "6.1"), ("coldplug_dimms_online_movable", "6.12"),
          ("no_srat_movablecore", "5.10"), ("hp_node2_movable_node_cma", "7.x"),
-         ("uefi_boot_services_node", "7.x-uefi"))
+         ("hp_node2_movable_node", "7.x-uefi"))
 
 
 @pytest.mark.slow
