@@ -16,7 +16,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from typing import Callable
 
 from observer.errors import EXIT_CANNOT_TELL, CommandError
-from probes.generation import TRIES, read_generation
+from probes.generation import read_settled
 from probes.root import Root, RootError
 
 Run = Callable[[argparse.Namespace, Root], int]
@@ -24,28 +24,25 @@ Run = Callable[[argparse.Namespace, Root], int]
 
 def run_settled(run: Run, args: argparse.Namespace, root: Root, prog: str) -> int:
     """``run(args, root)`` until no uevent came during it; its output and exit status."""
-    for attempt in range(1, TRIES + 1):
-        root.forget()
-        before = read_generation(root)
+    def attempt() -> tuple[int, CommandError | RootError | None, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        failure: CommandError | RootError | None = None
         with redirect_stdout(out), redirect_stderr(err):
             try:
-                code = int(run(args, root))
+                return int(run(args, root)), None, out.getvalue(), err.getvalue()
             except (CommandError, RootError) as exc:
-                failure, code = exc, exc.code
-        after = read_generation(root)
-        held = not before.ok or (after.ok and before.value == after.value)
-        if held or attempt == TRIES:
-            break
-    sys.stderr.write(err.getvalue())
-    if not held:  # no verdict on a reading that may mix before and after
-        print(f"{prog}: memory changed while it was read, {TRIES} times (uevent_seqnum {before.value} -> "
-              f"{after.value}); no result. Run again when hotplug has settled", file=sys.stderr)
+                return exc.code, exc, out.getvalue(), err.getvalue()
+
+    got = read_settled(root, attempt)
+    code, failure, out, err = got.value
+    sys.stderr.write(err)
+    if got.held is False:  # no verdict on a reading that may mix before and after
+        print(f"{prog}: memory changed while it was read, {got.tries} times (uevent_seqnum "
+              f"{got.seqnums[0]} -> {got.seqnums[1]}); no result. Run again when hotplug has settled",
+              file=sys.stderr)
         return EXIT_CANNOT_TELL
-    sys.stdout.write(out.getvalue())
-    if attempt > 1:
-        print(f"{prog}: memory changed while it was read; read again ({attempt} tries)", file=sys.stderr)
+    sys.stdout.write(out)
+    if got.tries > 1:
+        print(f"{prog}: memory changed while it was read; read again ({got.tries} tries)", file=sys.stderr)
     if failure is not None:
         raise failure
     return code

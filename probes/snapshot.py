@@ -19,7 +19,7 @@ import tarfile
 
 from probes import capture
 from probes.bootlog import read_boot_log_text
-from probes.generation import TRIES, read_generation
+from probes.generation import Settled, read_settled
 from probes.records import frozen
 from probes.reading import Reading, Status
 from probes.root import Root, RootError
@@ -103,7 +103,8 @@ def write_snapshot(root: Root, dest: str) -> SnapshotResult:
     """
     if os.path.lexists(dest):
         raise RootError(f"{dest}: already exists; refusing to overwrite")
-    files, links, skipped, consistent, tries = _collect_settled(root)
+    got = read_settled(root, lambda: collect(root)) if root.live else Settled(collect(root), None, 1, (None, None))
+    (files, links, skipped), consistent, tries = got.value, got.held, got.tries
     notes = [f"lacks {reason}" for _, reason in skipped]
     if consistent is False:
         notes.append(f"inconsistent: memory changed while it was read, {tries} times (uevent_seqnum moved)")
@@ -117,21 +118,6 @@ def write_snapshot(root: Root, dest: str) -> SnapshotResult:
     except OSError as exc:
         raise RootError(f"{dest}: cannot write snapshot ({exc.strerror or exc})") from None
     return SnapshotResult(dest, len(files) - (NOTES in files), len(links), tuple(skipped), consistent, tries)
-
-
-def _collect_settled(root: Root) -> tuple[dict[str, bytes], dict[str, str], list[tuple[str, str]], bool | None, int]:
-    """:func:`collect`, again while a live machine's memory changes under it (up to TRIES times):
-    the readings, whether the last one held still (None: not live or no uevent_seqnum), tries."""
-    for tries in range(1, TRIES + 1):
-        root.forget()
-        before = read_generation(root) if root.live else None
-        files, links, skipped = collect(root)
-        if before is None or not before.ok:
-            return files, links, skipped, None, tries
-        after = read_generation(root)
-        if after.ok and after.value == before.value:
-            return files, links, skipped, True, tries
-    return files, links, skipped, False, TRIES
 
 
 def write_dir(dest: str, files: dict[str, bytes], links: dict[str, str]) -> None:
