@@ -192,10 +192,10 @@ def gather(root: Root, cmdline: str | None = None,
 
     blocks: tuple[BlockInfo, ...] | None = ()
     bs = None
-    mb_r = memory_blocks if memory_blocks is not None else read_memory_blocks(root, ("state", "online"))
+    mb_r = memory_blocks if memory_blocks is not None else read_memory_blocks(root, ("state",))
     if mb_r.ok:
         blocks = _block_infos(mb_r.value)  # type: ignore[arg-type]
-        if blocks is None:  # a block without ``state``: its ``online`` says
+        if blocks is None:  # a block without ``state`` (never on a live kernel): its ``online`` says
             mb_r = read_memory_blocks(root, ("state", "online"))
             blocks = _block_infos(mb_r.value) if mb_r.ok else ()  # type: ignore[arg-type]
         bs = mb_r.value.block_size if mb_r.ok else None  # type: ignore[union-attr]

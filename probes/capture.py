@@ -32,7 +32,6 @@ PATTERNS: tuple[str, ...] = (
     "sys/firmware/memmap/*/type",
     "sys/devices/system/memory/memory*/phys_index",
     "sys/devices/system/memory/memory*/state",
-    "sys/devices/system/memory/memory*/online",
     "sys/devices/system/memory/memory*/valid_zones",
     "sys/devices/system/memory/memory*/removable",
     "sys/devices/system/memory/memory*/phys_device",

@@ -7,6 +7,11 @@ block, or for an offline one the zones it could be onlined to (the first is the 
 ``none`` when it cannot be onlined); ``removable`` 0/1 (legacy); ``phys_device`` an int;
 the ``nodeN`` link names the block's node. Files absent on a kernel give None.
 
+``online`` is parsed but no command reads it where ``state`` is there (every kernel has
+``state``): its read takes the block's device lock (drivers/base/core.c online_show), which an
+offline in progress holds for as long as it retries (mm/memory_hotplug.c offline_pages loops
+until its pages migrate or a signal comes), so a read there waits, unkillable, as long.
+
 Scale: a 16 TiB machine has 131072 blocks, so :func:`read_memory_blocks` reads only the
 files asked for, one directory fd per block, and keeps the blocks as columns
 (:class:`BlockTable`), making a :class:`MemoryBlock` only when one is looked at.
@@ -25,7 +30,10 @@ from probes.root import DirReader, Root
 from probes.sysfs import parse_int
 
 MEMORY_DIR = "sys/devices/system/memory"
+#: Every block file the parser knows, in :class:`MemoryBlock` order.
 BLOCK_FILES = ("phys_index", "state", "online", "valid_zones", "removable", "phys_device")
+#: What is read unless asked otherwise: all but ``online`` (its read can wait on an offline).
+LOCK_FREE_FILES = tuple(f for f in BLOCK_FILES if f != "online")
 STATES = ("online", "offline", "going-offline")
 _STATES = {s: s for s in STATES}
 _STATE_CODES = (None, *STATES)
@@ -252,7 +260,7 @@ def group_blocks(blocks: MemoryBlocks) -> tuple[BlockRange, ...]:
     return tuple(out)
 
 
-def read_memory_blocks(root: Root, files: Collection[str] = BLOCK_FILES) -> Reading[MemoryBlocks]:
+def read_memory_blocks(root: Root, files: Collection[str] = LOCK_FREE_FILES) -> Reading[MemoryBlocks]:
     """Every block under ``sys/devices/system/memory`` (ABSENT without memory-block support).
 
     Only ``files`` (a subset of ``BLOCK_FILES``) are read; the fields of the others are None.

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, root: Root) -> int:
             raise CommandError(f"cannot tell: {why}", EXIT_CANNOT_TELL)
         return _report(args, check_log(facts.inputs, facts.bootlog, _citer(root)))  # type: ignore[arg-type]
     seen = require(zoneinfo)
-    blocks = read_memory_blocks(root, ("state", "online", "valid_zones"))
+    blocks = read_memory_blocks(root, ("state", "valid_zones"))
     facts = gather(root, memory_blocks=blocks)
     if facts.cannot_predict:
         raise CommandError(f"cannot tell: {facts.cannot_predict}", EXIT_CANNOT_TELL)

@@ -81,7 +81,7 @@ def _init(mods: list[str], cmdline_script: str) -> str:
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
-dmesg -n 1
+dmesg -n 5  # warnings and worse (an oops, a hung task) still reach the console log
 {insmods}
 mkdir -p /newroot
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /newroot || echo @@NO9P@@

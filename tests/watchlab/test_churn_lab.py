@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 M = "/sys/devices/system/memory"
 DIMM = 512 << 20
 MC = ".venv/bin/python -m observer.cli"
+#: A run that hangs is killed with SIGABRT, which (PYTHONFAULTHANDLER) prints where it was, and fails.
+HANG = "PYTHONFAULTHANDLER=1 timeout -s ABRT 240"
 CHURN_SECONDS = float(os.environ.get("MOVCHECK_CHURN_SECONDS", "90"))
 #: The guest's boot memory ends at 2 GiB; the hot-plug window starts at 4 GiB: block 32 on.
 FIRST_HOTPLUG_BLOCK = 32
@@ -36,9 +38,9 @@ TOGGLE = f"""( while [ ! -e $W/stop ]; do
 RUNS = f"""mkdir -p $W/runs; ( i=0; while [ ! -e $W/stop ]; do
     for c in show check audit snapshot; do [ -e $W/stop ] && [ $i -ge 4 ] && break; i=$((i+1)); o=$W/runs/$i
       case $c in
-        audit) {MC} audit --json > $o.out 2> $o.err;;
-        snapshot) {MC} snapshot -o /tmp/snap-$i.tar.gz > $o.out 2> $o.err;;
-        *) {MC} $c > $o.out 2> $o.err;;
+        audit) {HANG} {MC} audit --json > $o.out 2> $o.err;;
+        snapshot) {HANG} {MC} snapshot -o /tmp/snap-$i.tar.gz > $o.out 2> $o.err;;
+        *) {HANG} {MC} $c > $o.out 2> $o.err;;
       esac
       echo "$c $?" > $o.rc
       if [ $c = snapshot ] && [ -e /tmp/snap-$i.tar.gz ]; then
