@@ -224,7 +224,7 @@ def _cuts(facts: AuditFacts) -> list[int]:
     cuts = {a for r in facts.firmware or () for a in (r.start, r.end)}
     cuts |= {a for rng in (facts.system_ram or (), facts.hotadded) for s, e in rng for a in (s, e)}
     cuts |= {a for r in facts.reservations for a in (r.start, r.end)}
-    cuts |= {a for z in facts.zones or () if z.start is not None for a in (z.start, z.end)}
+    cuts |= {a for z in facts.zones or () if z.start is not None for a in (z.start, z.end)}  # type: ignore[misc]
     return sorted(cuts)  # type: ignore[type-var]
 
 

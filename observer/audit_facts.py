@@ -265,7 +265,7 @@ def _top_down_allocations(log, zones: tuple[ZoneSpan, ...], boot_ram: tuple[tupl
     out = []
     for e in node_data:
         spans = [(r.start, r.end) for r in firmware or () if r.node == e.node] or \
-            [(z.start, z.end) for z in zones if z.node == e.node and z.spanned and z.start is not None]
+            [(z.start, z.end) for z in zones if z.node == e.node and z.spanned and z.start is not None]  # type: ignore[misc]
         ram = sorted((max(s, lo), min(t, hi)) for s, t in boot_ram for lo, hi in spans if max(s, lo) < min(t, hi))
         home = [(s, t) for s, t in ram if s <= e.start < t]
         if not home:  # NODE_DATA landed on another node ("on node m")

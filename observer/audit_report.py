@@ -156,9 +156,9 @@ def render(a: Audit, requirements: list[dict[str, Any]] | None = None) -> str:
     for code in dict.fromkeys(r.code for r in used):
         lines += _wrap(f"  {code}: {REASONS[code][1]}", "      ")
     for n in a.nodes:
-        for r in n.reasons:
-            if r.detail:
-                lines += _wrap(f"  node {n.node} {r.code}: {r.detail}", "      ")
+        for why in n.reasons:
+            if why.detail:
+                lines += _wrap(f"  node {n.node} {why.code}: {why.detail}", "      ")
     if requirements:
         lines += ["", "Required:"]
         lines += [f"  {q['what']}: {_yes(q['removable'])}  {q['detail']}" for q in requirements]

@@ -141,7 +141,7 @@ def gather(root: Root, cmdline: str | None = None,
     if log is not None and not log.complete:
         notes.append(f"boot log incomplete ({log.incomplete_reason}): early lines may be missing")
     rel_r = root.once(read_release)
-    release = rel_r.value.raw if rel_r.ok else (log.release if log else None)
+    release = rel_r.value.raw if rel_r.ok else (log.release if log else None)  # type: ignore[union-attr]
     if release is None:
         missing.append("kernel release (proc/sys/kernel/osrelease)")
 
@@ -156,7 +156,7 @@ def gather(root: Root, cmdline: str | None = None,
     ops, late_ops = DEFAULT_KERNEL_OPS, ()
     if log is not None and log.e820_map:
         firmware = tuple(E820Entry(e.start, e.end, e.type) for e in log.e820_map)
-        ops, late_ops = _e820_ops(log, notes)
+        ops, late_ops = _e820_ops(log, notes)  # type: ignore[assignment]
     else:
         mm_r = root.once(read_memmap)
         if mm_r.ok and mm_r.value:
@@ -171,7 +171,7 @@ def gather(root: Root, cmdline: str | None = None,
     srat: SratInfo | None = None
     srat_r = root.once(read_srat)
     if srat_r.ok:
-        srat = srat_info(srat_r.value)
+        srat = srat_info(srat_r.value)  # type: ignore[arg-type]
     elif log is not None and log.of(ev.SratMemory):
         srat = srat_from_log(log)
         notes.append(f"SRAT not readable ({srat_r.describe()}): rebuilt from the boot log's SRAT lines")
@@ -206,13 +206,13 @@ def gather(root: Root, cmdline: str | None = None,
         # kernel's defaults, so only the others are kept (a what-if line brings its own).
         v, rec = hp_r.value, recorded
         hpo = rec.memory_hotplug if rec else None
-        hp = HotplugParams(None if rec and rec.memhp_default_state else v.auto_online_blocks,
-                           None if hpo and hpo.online_policy else v.online_policy,
-                           None if hpo and hpo.auto_movable_ratio is not None else v.auto_movable_ratio,
-                           None if hpo and hpo.auto_movable_numa_aware is not None else v.auto_movable_numa_aware,
+        hp = HotplugParams(None if rec and rec.memhp_default_state else v.auto_online_blocks,  # type: ignore[union-attr]
+                           None if hpo and hpo.online_policy else v.online_policy,  # type: ignore[union-attr]
+                           None if hpo and hpo.auto_movable_ratio is not None else v.auto_movable_ratio,  # type: ignore[union-attr]
+                           None if hpo and hpo.auto_movable_numa_aware is not None else v.auto_movable_numa_aware,  # type: ignore[union-attr]
                            bs)
     options = options_from(recorded) if recorded is not None else Options()
-    inputs = ModelInputs(release, firmware, options, ops, srat, tuple(reservations), blocks, hp,
+    inputs = ModelInputs(release, firmware, options, ops, srat, tuple(reservations), blocks, hp,  # type: ignore[arg-type]
                          late_e820_ops=late_ops, assumptions=tuple(notes))
     if cmdline is not None:
         inputs = what_if(inputs, options_from(parse_cmdline(cmdline)))
@@ -243,8 +243,8 @@ def _kernel_image(root: Root, log: BootLog | None, notes: list[str]) -> list[Res
     """The kernel image from /proc/iomem (Kernel code .. Kernel bss), else memblock=debug's first
     reserve from setup_arch, else the default load address (assumed)."""
     io_r = root.once(read_iomem)
-    if io_r.ok and not io_r.value.hidden:
-        parts = [r for r in io_r.value.walk() if r.name in KERNEL_PARTS]
+    if io_r.ok and not io_r.value.hidden:  # type: ignore[union-attr]
+        parts = [r for r in io_r.value.walk() if r.name in KERNEL_PARTS]  # type: ignore[union-attr]
         if parts:
             return [Reservation(min(p.start for p in parts), max(p.end for p in parts) + 1, "kernel image")]
     if log is not None:

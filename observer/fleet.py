@@ -159,7 +159,7 @@ class Rollup:
                         "differ": total - usual_ex.count, "usual": usual, "usual_machines": usual_ex.count,
                         "others": [{"layout": layout, "machines": ex.count, "examples": [h for h, _ in ex.first]}
                                    for layout, ex in ranked[1:]]})
-        out.sort(key=lambda g: (-g["differ"], g["kernel"], g["firmware"], g["options"]))
+        out.sort(key=lambda g: (-g["differ"], g["kernel"], g["firmware"], g["options"]))  # type: ignore[operator]
         return out, mixed
 
 

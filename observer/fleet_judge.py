@@ -71,7 +71,7 @@ def _from_json(path: str) -> SummaryRow:
     data = read_json_bytes(path)
     short = _without_blocks(data)
     try:
-        return row_from_json(path, json.loads(short))
+        return row_from_json(path, json.loads(short))  # type: ignore[arg-type]
     except (TypeError, ValueError):  # not the audit's layout after all: read it whole
         pass
     try:

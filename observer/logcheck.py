@@ -71,9 +71,9 @@ def _node_ranges(pred: Prediction, log: BootLog, cite: Cite) -> list[Mismatch]:
 def _node_spans(pred: Prediction, log: BootLog, cite: Cite) -> list[Mismatch]:
     """'Initmem setup node N [mem ...]': each node's span (get_pfn_range_for_nid)."""
     spans: dict[int, tuple[int, int]] = {}
-    for nid, s, e in model_node_ranges(pred):
-        lo, hi = spans.get(nid, (s, e))
-        spans[nid] = (min(lo, s), max(hi, e))
+    for nid, s, end in model_node_ranges(pred):
+        lo, hi = spans.get(nid, (s, end))
+        spans[nid] = (min(lo, s), max(hi, end))
     out = []
     for e in log.of(ev.InitmemSetup):
         seen = (e.node, e.start >> PAGE_SHIFT, e.end >> PAGE_SHIFT)
@@ -95,7 +95,7 @@ def _zone_limits(pred: Prediction, log: BootLog, cite: Cite) -> list[Mismatch]:
         i = zones.ZONES.index(e.zone)
         lo, hi = pred.arch.lowest[i], pred.arch.highest[i]
         mine = f"pfn {lo:#x}-{hi:#x}" if hi > lo else "empty"
-        seen = "empty" if e.start is None else f"pfn {e.start >> PAGE_SHIFT:#x}-{e.end >> PAGE_SHIFT:#x}"
+        seen = "empty" if e.start is None else f"pfn {e.start >> PAGE_SHIFT:#x}-{e.end >> PAGE_SHIFT:#x}"  # type: ignore[operator]
         if mine != seen:
             out.append(_mismatch(pred, f"zone {e.zone}", "limits", mine, seen, "zone-limits", cite(e.line)))
     return out
@@ -131,7 +131,7 @@ def kernel_zones(pred: Prediction, log: BootLog) -> ZoneInfo:
     for i, name in enumerate(zones.ZONES):
         e = limits.get(name)
         if e is not None and e.start is not None and name != "Movable":
-            low[i], high[i] = e.start >> PAGE_SHIFT, e.end >> PAGE_SHIFT
+            low[i], high[i] = e.start >> PAGE_SHIFT, e.end >> PAGE_SHIFT  # type: ignore[operator]
     movable_zone = next((i for i in range(len(zones.ZONES) - 1, -1, -1)
                          if i != zones.MOVABLE and high[i] > low[i]), zones.NORMAL)
     az = zones.ArchZones(tuple(low), tuple(high), movable_zone)
@@ -173,10 +173,11 @@ def _page_counts(pred: Prediction, log: BootLog, cite: Cite) -> list[Mismatch]:
     (calc_memmap_size: spanned, or present when holes exceed 1/16, times sizeof(struct page))."""
     totals, printed = _printed_counts(log)
     out = []
-    for nid, e in sorted(totals.items()):
+    for nid, total in sorted(totals.items()):
         mine = sum(z.present for z in pred.zones if z.node == nid)
-        if mine != e.pages:
-            out.append(_mismatch(pred, f"node {nid}", "totalpages", mine, e.pages, "zone-present", cite(e.line)))
+        if mine != total.pages:
+            out.append(_mismatch(pred, f"node {nid}", "totalpages", mine, total.pages, "zone-present",
+                                 cite(total.line)))
     for z in pred.nonempty():
         e = printed.get((z.node, z.zone, "memmap"))
         pages = z.present if z.spanned > z.present + (z.present >> 4) else z.spanned

@@ -138,7 +138,7 @@ def layout_key(doc_nodes: list[dict[str, Any]], dimms: tuple[int, int]) -> str:
     its root cause); then the hot-added DIMMs as ``dimms:removable/total``."""
     parts = []
     for n in sorted(doc_nodes, key=lambda n: n["node"]):
-        present, movable, kernel = (n.get(k) if isinstance(n.get(k), int) else 0 for k in ("present", "movable", "kernel"))
+        present, movable, kernel = (v if isinstance(v := n.get(k), int) else 0 for k in ("present", "movable", "kernel"))
         zones = "empty" if not present else "movable" if movable >= present else "kernel" if not movable \
             else "mixed"
         codes = [str(r.get("code")) for r in n["reasons"] if isinstance(r, dict) and r.get("severity") != "warning"]
@@ -171,7 +171,7 @@ def row_from_json(source: str, doc: Any) -> SummaryRow:
         if n.get("removable") is not True and codes:
             reasons.append((n["node"], codes))
     ranges = doc.get("ranges") if isinstance(doc.get("ranges"), list) else []
-    dimm_list = [r for r in ranges if isinstance(r, dict) and r.get("kind") == "dimm"]
+    dimm_list = [r for r in ranges if isinstance(r, dict) and r.get("kind") == "dimm"]  # type: ignore[union-attr]
     dimms = (sum(r.get("removable") is True for r in dimm_list), len(dimm_list))
     firmware = doc.get("firmware")
     cmdline = doc.get("cmdline")

@@ -12,7 +12,7 @@ import os
 import select
 import time
 from dataclasses import asdict
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from observer.trace import Observation, Verdict
 from observer.watch_rules import Group, expected_zone
@@ -23,6 +23,9 @@ from probes.sysfs_poll import (Block, HotplugState, KERNEL_ZONES, ZoneSpan, diff
                                read_state,
                                with_block)
 from probes.uevent import UEvent, UeventListener
+
+if TYPE_CHECKING:
+    from probes.bpf.attach import BpfSource
 
 ACTIONS = ("add", "online", "offline", "remove")
 
@@ -232,7 +235,7 @@ class Watcher:
     """Runs the sources and turns what they see into observations for ``emit``."""
 
     def __init__(self, root: Root, emit: Callable[[Observation], None], use_bpf: bool = True,
-                 poll_interval: float = 0.5, rcvbuf: int | None = None) -> None:
+                 poll_interval: float = 0.5, rcvbuf: int | None = None, bpf_pages: int = 64) -> None:
         self.root = root
         self.emit = emit
         self.t0 = time.monotonic()
@@ -242,7 +245,7 @@ class Watcher:
         self.notes: list[str] = []
         self.sources: list[str] = []
         self.attach_points: list[str] = []
-        self.bpf = None
+        self.bpf: BpfSource | None = None
         self.uevents: UeventListener | None = None
         self.poll_interval = poll_interval
         self._pending_bpf: list[tuple[bytes, HotplugEvent]] = []
@@ -252,7 +255,7 @@ class Watcher:
             raise RuntimeError(reading.describe())
         self.state: HotplugState = reading.value  # type: ignore[assignment]
         if use_bpf:
-            self._start_bpf()
+            self._start_bpf(bpf_pages)
         try:
             self.uevents = UeventListener(rcvbuf)
             self.sources.append("uevent")
@@ -260,7 +263,7 @@ class Watcher:
             self.notes.append(f"uevent socket unavailable ({exc}); polling sysfs every {poll_interval}s")
             self.sources.append("poll")
 
-    def _start_bpf(self) -> None:
+    def _start_bpf(self, pages: int) -> None:
         from probes.bpf.attach import BpfSource, why_not
 
         reason = why_not()
@@ -268,16 +271,17 @@ class Watcher:
             self.notes.append(f"eBPF off: {reason}; watching uevents")
             return
         try:
-            self.bpf = BpfSource(lambda raw, ev: self._pending_bpf.append((raw, ev)),
-                                 self._bpf_lost, lambda raw, why: self.notes.append(f"bad perf record: {why}"))
+            bpf = BpfSource(lambda raw, ev: self._pending_bpf.append((raw, ev)),
+                            self._bpf_lost, lambda raw, why: self.notes.append(f"bad perf record: {why}"), pages)
         except Exception as exc:  # bcc reports compile/attach failures as plain Exceptions
             self.notes.append(f"eBPF off: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
                               f"watching uevents")
             return
+        self.bpf = bpf
         self.sources.append("bpf")
-        self.attach_points = self.bpf.plan.points()
-        if self.bpf.plan.missing:
-            self.notes.append(f"eBPF: no attach point for {', '.join(self.bpf.plan.missing)}")
+        self.attach_points = bpf.plan.points()
+        if bpf.plan.missing:
+            self.notes.append(f"eBPF: no attach point for {', '.join(bpf.plan.missing)}")
 
     @property
     def checked(self) -> str:

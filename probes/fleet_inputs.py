@@ -56,6 +56,9 @@ class _Refused(str):
     """A path met in a walk that is no input (an unlistable directory, a link to a folder): judged
     as a bad input with ``why`` and exit status ``code``."""
 
+    why: str
+    code: int
+
     def __new__(cls, path: str, why: str = "refused", code: int = 2) -> "_Refused":
         self = super().__new__(cls, path)
         self.why, self.code = why, code

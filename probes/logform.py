@@ -96,10 +96,9 @@ def recognise(data: bytes) -> LogForm:
     text = data.decode("utf-8", "replace")
     if text.count("\ufffd") > max(16, len(text) // 100):
         raise ParseError("binary data (not UTF-8 text), not a boot log")
-    raw = [line.rstrip("\r") for line in text.split("\n")[:MAX_LINES]]
-    depth, raw, other = _unquote(raw)
-    form, uses_ident = _form_of([t for _, t in raw])
-    lines, boots, dropped = _strip(raw, form, uses_ident)
+    depth, numbered, other = _unquote([line.rstrip("\r") for line in text.split("\n")[:MAX_LINES]])
+    form, uses_ident = _form_of([t for _, t in numbered])
+    lines, boots, dropped = _strip(numbered, form, uses_ident)
     lines, rejoined, rests = _rejoin(lines, form is None)
     if form is None and not any(message_shape(ln.message.strip())[0] for ln in lines):
         raise ParseError("no line a Linux kernel prints: not a boot log")

@@ -15,7 +15,7 @@ a frozen record, ``__hash__`` None for a mutable one, a method the class defines
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, dataclass_transform, overload
 
 C = TypeVar("C", bound=type)
 
@@ -60,7 +60,7 @@ def field(*, default: Any = MISSING, default_factory: Any = MISSING, init: bool 
 
 def fields(obj: Any) -> tuple[Field, ...]:
     """The fields of a record class or instance, in order."""
-    return tuple((obj if isinstance(obj, type) else type(obj)).__record_fields__.values())
+    return tuple(getattr(obj if isinstance(obj, type) else type(obj), "__record_fields__").values())
 
 
 def replace(obj: Any, /, **changes: Any) -> Any:
@@ -74,6 +74,13 @@ def replace(obj: Any, /, **changes: Any) -> Any:
     return obj.__class__(**changes)
 
 
+@overload
+def frozen(cls: C, *, eq: bool = True) -> C: ...
+@overload
+def frozen(cls: None = None, *, eq: bool = True) -> Callable[[C], C]: ...
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(Field, field))
 def frozen(cls: C | None = None, *, eq: bool = True) -> Any:
     """``@dataclass(frozen=True)``; ``@frozen(eq=False)`` keeps identity equality and hash."""
     if cls is None:
@@ -81,6 +88,7 @@ def frozen(cls: C | None = None, *, eq: bool = True) -> Any:
     return _record(cls, True, eq)
 
 
+@dataclass_transform(field_specifiers=(Field, field))
 def mutable(cls: C) -> C:
     """``@dataclass``: fields assignable, ``__hash__`` None."""
     return _record(cls, False, True)
@@ -96,7 +104,7 @@ class _DataclassFields:
             d = dataclasses.field(default=dataclasses.MISSING if f.default is MISSING else f.default,
                                   default_factory=dataclasses.MISSING if f.default_factory is MISSING
                                   else f.default_factory, init=f.init, repr=f.repr, hash=f.hash, compare=f.compare)
-            d.name, d.type, d._field_type = f.name, f.type, dataclasses._FIELD  # type: ignore[attr-defined]
+            d.name, d.type, d._field_type = f.name, f.type, dataclasses._FIELD  # type: ignore[attr-defined,misc,union-attr]
             made[f.name] = d
         setattr(owner, "__dataclass_fields__", made)
         return made
@@ -106,7 +114,7 @@ def _record(cls: C, frozen: bool, eq: bool) -> C:
     fields_ = _collect(cls)
     cls.__record_fields__ = fields_  # type: ignore[attr-defined]
     cls.__dataclass_fields__ = _DataclassFields()  # type: ignore[attr-defined]
-    cls.__match_args__ = tuple(f.name for f in fields_.values() if f.init)  # type: ignore[attr-defined]
+    cls.__match_args__ = tuple(f.name for f in fields_.values() if f.init)  # type: ignore[attr-defined,misc]
     own = cls.__dict__
     methods = _methods(cls, tuple(fields_.values()), frozen)
     if not eq:
@@ -176,12 +184,12 @@ def _methods(cls: type, fields_: tuple[Field, ...], frozen: bool) -> dict[str, A
     def __setattr__(self: Any, name: str, value: Any) -> None:
         if type(self) is cls or name in names:
             raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super(cls, self).__setattr__(name, value)
+        super(cls, self).__setattr__(name, value)  # type: ignore[arg-type]
 
     def __delattr__(self: Any, name: str) -> None:
         if type(self) is cls or name in names:
             raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super(cls, self).__delattr__(name)
+        super(cls, self).__delattr__(name)  # type: ignore[arg-type]
 
     out = {"__init__": __init__, "__repr__": __repr__, "__eq__": __eq__, "__hash__": __hash__}
     return {**out, "__setattr__": __setattr__, "__delattr__": __delattr__} if frozen else out

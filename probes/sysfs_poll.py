@@ -89,7 +89,7 @@ def state_from_json(obj: object) -> HotplugState:
 
 
 def _opt_int(v: object) -> int | None:
-    return None if v is None else int(v)  # type: ignore[arg-type]
+    return None if v is None else int(v)  # type: ignore[call-overload]
 
 
 def parse_zoneinfo_spans(text: str) -> dict[tuple[int, str], ZoneSpan]:
@@ -159,7 +159,7 @@ def read_policy(root: Root) -> dict[str, object]:
     return {
         "auto_online": auto.value.strip() if auto.ok else "offline",  # type: ignore[union-attr]
         "online_policy": policy.value.strip() if policy.ok else "contig-zones",  # type: ignore[union-attr]
-        "auto_movable_ratio": int(ratio.value) if ratio.ok and ratio.value.strip().isdigit() else 301,  # type: ignore[union-attr]
+        "auto_movable_ratio": int(ratio.value) if ratio.ok and ratio.value.strip().isdigit() else 301,  # type: ignore[union-attr,arg-type]
         "auto_movable_numa_aware": aware.value.strip() == "Y" if aware.ok else True,  # type: ignore[union-attr]
     }
 

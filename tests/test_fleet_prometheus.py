@@ -141,7 +141,6 @@ def test_node_exporter_serves_the_audit_of_each_recording(tmp_path: Path) -> Non
     assert sorted(p.name for p in textfiles.iterdir()) == ["movcheck.prom"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cap", CAPTURES, ids=_id)
 def test_promtool_accepts_every_recording(cap: Path) -> None:
     out = io.StringIO()

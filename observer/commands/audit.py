@@ -11,10 +11,10 @@ from typing import Any
 
 from observer.audit import Audit, audit, block_list
 from observer.audit_advice import Predictor, advise
-from observer.audit_facts import BLOCK_FILES, AuditFacts, ZoneSpan, collect, host_name
+from observer.audit_facts import BLOCK_FILES, AuditFacts, collect, host_name
 from observer.check import check_layout
-from observer.facts import gather, with_cmdline
-from observer.model.boot import predict
+from observer.facts import gather
+from observer.prediction import model_predictor
 from observer.audit_reasons import REASONS, Reason, verdict
 from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
 from observer.output import fmt_range
@@ -102,24 +102,6 @@ def requirement(a: Audit, target: tuple[str, int, int], text: str) -> dict[str, 
             + ",".join(dict.fromkeys(r.code for r in reasons))}
 
 
-def model_predictor(root: Root, memory_blocks: Reading[MemoryBlocks] | None = None) -> Predictor:
-    """The model's zones for this root booted with a given command line (observer.facts.gather,
-    observer.model.boot.predict); raises ValueError when the model cannot predict. The model's
-    inputs are gathered at the first prediction (most audits need none)."""
-    base: list[Any] = []
-
-    def predict_zones(cmdline: str) -> list[ZoneSpan]:
-        if not base:
-            base.append(gather(root, memory_blocks=memory_blocks))
-        facts = with_cmdline(base[0], cmdline)
-        if facts.missing:
-            raise ValueError(f"missing {', '.join(facts.missing)}")
-        zones = predict(facts.inputs).zones
-        return [ZoneSpan(z.node, z.zone, z.start_pfn if z.spanned or z.present else None, z.spanned, z.present)
-                for z in zones]
-    return predict_zones
-
-
 def check(root: Root, memory_blocks: Reading[MemoryBlocks]) -> dict[str, Any]:
     """The checker's verdict (observer.check.check_layout) for the audit: ``agree`` (None when
     it cannot tell), the differences and notes, and what stopped it."""
@@ -139,7 +121,7 @@ def check(root: Root, memory_blocks: Reading[MemoryBlocks]) -> dict[str, Any]:
 def _prometheus(result: Audit, timestamp: float) -> str:
     """The node_exporter textfile (observer.prometheus), with the checker's mismatch count."""
     from observer.prometheus import prometheus_text
-    mismatches = None if result.check["agree"] is None else len(result.check["mismatches"])
+    mismatches = None if result.check["agree"] is None else len(result.check["mismatches"])  # type: ignore[index]
     return prometheus_text(result, timestamp, mismatches)
 
 

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, root: Root) -> int:
     facts = gather(root, memory_blocks=blocks)
     if facts.cannot_predict:
         raise CommandError(f"cannot tell: {facts.cannot_predict}", EXIT_CANNOT_TELL)
-    return _report(args, check_layout(facts.inputs, seen, blocks.value if blocks.ok else None, blocks.describe()))
+    return _report(args, check_layout(facts.inputs, seen, blocks.value if blocks.ok else None, blocks.describe()))  # type: ignore[arg-type]
 
 
 def _report(args: argparse.Namespace, result: CheckResult) -> int:

@@ -7,7 +7,7 @@ import sys
 
 from observer.audit import audit
 from observer.audit_facts import collect, host_name
-from observer.commands.audit import model_predictor
+from observer.prediction import model_predictor
 from observer.errors import EXIT_CANNOT_TELL, CommandError
 from observer.memmap_view import map_rows, render_svg, render_terminal
 from probes.root import Root

@@ -28,6 +28,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     parser.add_argument("--json", action="store_true", help="print each event as a JSON line")
     parser.add_argument("--no-bpf", action="store_true", help="do not try eBPF; uevents (or polling) only")
+    parser.add_argument("--buffer-pages", type=_pages, default=64, metavar="N",
+                        help="eBPF perf buffer pages per CPU, a power of two (default: 64); events that "
+                             "overflow it are counted as lost and sysfs is read again")
+    parser.add_argument("--rcvbuf", type=_size, metavar="SIZE",
+                        help="uevent netlink receive buffer (bytes, or 64K; default: the kernel's); an "
+                             "overflow (ENOBUFS) is counted as lost and sysfs is read again")
 
 
 def _size(text: str) -> int:
@@ -35,6 +41,13 @@ def _size(text: str) -> int:
     if used != len(text) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (bytes, or 64K, 10M, 1G)")
     return value
+
+
+def _pages(text: str) -> int:
+    n = _count(text)
+    if n & (n - 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a power of two (1, 2, 4, ... pages)")
+    return n
 
 
 def _count(text: str) -> int:
@@ -79,10 +92,12 @@ def run(args: argparse.Namespace, root: Root) -> int:
             print(json.dumps(body, sort_keys=True), flush=True)
         else:
             print(format_line(obs, verdict), flush=True)
+        if obs.action == "lost":  # a gap: said where the operator looks, not only in the event stream
+            print(f"movcheck watch: {verdict.why if verdict else 'events lost'}", file=sys.stderr, flush=True)
 
     _stop_on_signals()
     try:
-        watcher = Watcher(root, emit, use_bpf=not args.no_bpf)
+        watcher = Watcher(root, emit, use_bpf=not args.no_bpf, rcvbuf=args.rcvbuf, bpf_pages=args.buffer_pages)
     except RuntimeError as exc:
         raise CommandError(f"cannot watch: {exc}", EXIT_CANNOT_TELL) from None
     try:

@@ -8,6 +8,7 @@ from observer.model.inputs import PAGE_SHIFT, PAGE_SIZE, ModelInputs, Options, R
 from observer.model.movablemem_map import movable_limits
 from observer.model.rules import ruleset_for
 from observer.model.trace import Trace
+from observer.model.zones import ArchZones, ZoneLayout
 from probes.records import frozen, replace
 
 LOW_1M = 1 << 20
@@ -18,19 +19,19 @@ class Prediction:
     """What the model predicts for one boot."""
 
     release: str | None
-    zones: tuple[zones.ZoneLayout, ...]
+    zones: tuple[ZoneLayout, ...]
     movable_start: dict[int, int]
     blocks: tuple[hotplug.BlockPrediction, ...]
     kernel_nodes: frozenset[int]
     trace: Trace
     #: The zone limits free_area_init prints as 'Zone ranges:' (None when not replayed).
-    arch: zones.ArchZones | None = None
+    arch: ArchZones | None = None
 
     @property
     def assumptions(self) -> list[str]:
         return self.trace.assumptions
 
-    def nonempty(self) -> list[zones.ZoneLayout]:
+    def nonempty(self) -> list[ZoneLayout]:
         """Zones with pages spanned or present (the ones /proc/zoneinfo gives a start_pfn for)."""
         return [z for z in self.zones if z.spanned or z.present]
 

@@ -293,14 +293,14 @@ def predict_blocks(mb: Memblock, live: dict[int, dict[int, LiveZone]], blocks: t
             for n in sorted(live) for z, lz in sorted(live[n].items()) if lz.spanned), mb)
     gone = [(b, boot_zone(b)) for b in blocks if not b.online and boot_nodes[b.index]]
     if gone:
-        _offline_boot(mb, live, boot_spans, gone, [(b, z) for b in blocks if (z := zone_of.get(b.index)) is not None],
+        _offline_boot(mb, live, boot_spans, gone, [(b, z) for b in blocks if (z := zone_of.get(b.index)) is not None],  # type: ignore[assignment]
                       trace)
     for b in blocks:
         s, nr = b.start >> PAGE_SHIFT, (b.end - b.start) >> PAGE_SHIFT
         boot = bool(boot_nodes[b.index])
         nid = b.node
         if b.online:
-            z = boot_zone(b) if boot else zone_of.get(b.index)
+            z = boot_zone(b) if boot else zone_of.get(b.index)  # type: ignore[assignment]
             name = ZONES[z] if z is not None else None
             out.append(BlockPrediction(b.index, nid, True, boot, name, name or "none"))
             continue

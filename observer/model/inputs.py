@@ -110,7 +110,7 @@ class BlockInfo(NamedTuple):
     tuple: one per block). The model itself tells boot blocks from hot-added ones (blocks
     without boot RAM)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the block number (shadows tuple.index, never called)
     start: int
     end: int
     node: int | None

@@ -27,7 +27,7 @@ def movable_limits(mb: Memblock, az: ArchZones, spec: str | tuple[tuple[int, int
                   if nid not in kernel]
         why = ("SRAT hot-pluggable ranges" + (f" except on kernel node(s) {sorted(kernel)}" if kernel else ""))
     else:
-        wanted = [(s >> PAGE_SHIFT, (s + n + PAGE_SIZE - 1) >> PAGE_SHIFT) for s, n in spec]
+        wanted = [(s >> PAGE_SHIFT, (s + n + PAGE_SIZE - 1) >> PAGE_SHIFT) for s, n in spec]  # type: ignore[operator,str-unpack]
         why = "user ranges (SRAT ignored)"
     for rs, re, r in mb.pfn_ranges():
         if r.nid < 0 or re <= usable:

@@ -30,9 +30,11 @@ CHURN_SECONDS = float(os.environ.get("MOVCHECK_CHURN_SECONDS", "90"))
 #: The guest's boot memory ends at 2 GiB; the hot-plug window starts at 4 GiB: block 32 on.
 FIRST_HOTPLUG_BLOCK = 32
 
+#: An offline whose pages will not migrate retries until a signal (mm/memory_hotplug.c offline_pages):
+#: after 30 s the toggle gives up on that block, as an administrator would.
 TOGGLE = f"""( while [ ! -e $W/stop ]; do
     for b in {M}/memory*; do n=${{b##*memory}}; [ "$n" -ge {FIRST_HOTPLUG_BLOCK} ] || continue
-      echo offline > $b/state; echo online_movable > $b/state; done 2>/dev/null
+      timeout 30 sh -c 'echo offline > $0/state' $b; echo online_movable > $b/state; done 2>/dev/null
     sleep 0.1; done ) > /dev/null 2>&1 &"""
 
 RUNS = f"""mkdir -p $W/runs; ( i=0; while [ ! -e $W/stop ]; do

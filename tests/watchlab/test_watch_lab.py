@@ -1,6 +1,7 @@
 """End to end in a Debian guest: movcheck watch under eBPF sees every hot-add/online/offline/remove.
 
-One boot per series and firmware (SeaBIOS; UEFI through OVMF on 6.12): policies are
+One boot per series and firmware (6.1 under SeaBIOS, 6.12 under UEFI through OVMF; with
+``MOVCHECK_LAB=full`` 6.12 under SeaBIOS too): policies are
 switched at run time between DIMM hot-adds (auto-online online / online_movable / offline
 + manual online_kernel and online_movable, online_policy contig-zones / auto-movable);
 a burst of offline/online; two hot-removes; then ``movcheck replay`` must print exactly what watch printed.
@@ -15,85 +16,50 @@ import time
 
 import pytest
 
-from tests.watchlab.guest import Guest, GuestError
-from tests.watchlab.headers import HeadersUnavailable, headers_tree
+from tests.watchlab.drive import BLOCK, DIMM, M, PARAMS, boot, kernel_blocks, start_watch, stop_watch, trace, wait
+from tests.watchlab.guest import Guest
 
-M = "/sys/devices/system/memory"
-PARAMS = "/sys/module/memory_hotplug/parameters"
-BLOCK = 128 << 20
-DIMM = 512 << 20
 BURST_ROUNDS = 5
 
 pytestmark = pytest.mark.slow
 
 
-def _need(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"watch lab cannot run in CI: {reason}")
-    pytest.skip(reason)
-
-
 def _trace(g: Guest) -> list[dict]:
-    path = g.work / "trace.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return trace(g, "watch")
 
 
 def _events(g: Guest, source: str = "bpf") -> list[dict]:
     return [x["event"] for x in _trace(g) if "event" in x and x["event"]["source"] == source]
 
 
-def _wait(g: Guest, cond, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timeout; trace tail: {_trace(g)[-3:]}"
-        time.sleep(0.5)
-
-
-def _kernel_blocks(g: Guest) -> dict[int, tuple[str, str]]:
-    out = g.run(f"for d in {M}/memory*; do echo ${{d##*memory}} $(cat $d/state) $(cat $d/valid_zones); done")
-    return {int(p[0]): (p[1], p[2]) for p in (line.split() for line in out.splitlines()) if len(p) >= 3}
-
-
 def _plug(g: Guest, name: str, node: int, online_policy: str, auto: str) -> list[int]:
     """Set the policies, hot-add a DIMM; the new block numbers once watch saw them all."""
     g.run(f"echo {online_policy} > {PARAMS}/online_policy && echo {auto} > {M}/auto_online_blocks")
-    before = set(_kernel_blocks(g))
+    before = set(kernel_blocks(g))
     for cmd, kw in (("object-add", {"qom-type": "memory-backend-ram", "id": f"m-{name}", "size": DIMM}),
                     ("device_add", {"driver": "pc-dimm", "id": name, "memdev": f"m-{name}", "node": node})):
         reply = g.qmp.cmd(cmd, **kw)
         assert "error" not in reply, reply
     adds = len([e for e in _events(g) if e["action"] == "add"])
-    _wait(g, lambda: len([e for e in _events(g) if e["action"] == "add"]) > adds)
-    blocks = sorted(set(_kernel_blocks(g)) - before)
+    wait(g, lambda: len([e for e in _events(g) if e["action"] == "add"]) > adds)
+    blocks = sorted(set(kernel_blocks(g)) - before)
     assert len(blocks) == DIMM // BLOCK
     if auto != "offline":
-        _wait(g, lambda: {e["block"] for e in _events(g) if e["action"] == "online"} >= set(blocks))
+        wait(g, lambda: {e["block"] for e in _events(g) if e["action"] == "online"} >= set(blocks))
     return blocks
 
 
-@pytest.mark.parametrize("series,firmware", [("6.1", "seabios"), ("6.12", "seabios"), ("6.12", "uefi")])
+GUESTS = [("6.1", "seabios"), ("6.12", "uefi")] + ([("6.12", "seabios")] if os.environ.get("MOVCHECK_LAB") == "full"
+                                                  else [])
+
+
+@pytest.mark.parametrize("series,firmware", GUESTS)
 def test_watch_lab(series: str, firmware: str) -> None:
-    if os.geteuid() != 0 or not os.path.exists("/usr/bin/qemu-system-x86_64"):
-        _need("needs root and qemu-system-x86")
-    from tests.lab.kernels import KernelUnavailable, resolve
-    try:
-        kernel = resolve(series)
-        tree = headers_tree(kernel)
-    except (KernelUnavailable, HeadersUnavailable) as exc:
-        _need(str(exc))
-    env = "" if str(tree).startswith("/lib/modules/") else f"BCC_KERNEL_SOURCE={tree} "
     t0 = time.monotonic()
+    g, env = boot(series, firmware)
+    kernel = g.kernel
     try:
-        g = Guest(kernel, firmware=firmware)
-    except GuestError as exc:
-        pytest.fail(str(exc))
-    try:
-        out = g.run(f"{env}.venv/bin/python -m observer.cli watch -o $W/trace.jsonl > $W/watch.out 2> $W/watch.err &"
-                    " echo $! > $W/watch.pid; i=0; until grep -q 'Ctrl-C to stop' $W/watch.err; do"
-                    " sleep 1; i=$((i+1)); [ $i -gt 900 ] && break; kill -0 $(cat $W/watch.pid) || break; done;"
-                    " cat $W/watch.err", timeout=960)
+        out = start_watch(g, env, "watch")
         assert "sources bpf" in out, out
         attach_s = time.monotonic() - t0
         d1 = _plug(g, "d1", 1, "contig-zones", "online")
@@ -102,8 +68,8 @@ def test_watch_lab(series: str, firmware: str) -> None:
         d4 = _plug(g, "d4", 0, "contig-zones", "offline")
         g.run(f"echo online_movable > {M}/memory{d4[0]}/state; echo online_movable > {M}/memory{d4[1]}/state;"
               f" echo online > {M}/memory{d4[2]}/state; echo online_kernel > {M}/memory{d4[3]}/state")
-        _wait(g, lambda: {e["block"] for e in _events(g) if e["action"] == "online"} >= set(d4))
-        kernel_view = _kernel_blocks(g)
+        wait(g, lambda: {e["block"] for e in _events(g) if e["action"] == "online"} >= set(d4))
+        kernel_view = kernel_blocks(g)
         onlines = {e["block"]: e for e in _events(g) if e["action"] == "online"}
         for b in d1 + d2 + d3 + d4:
             assert onlines[b]["zone"] == kernel_view[b][1], (b, onlines[b], kernel_view[b])
@@ -116,7 +82,7 @@ def test_watch_lab(series: str, firmware: str) -> None:
         script = burst.format(rounds=BURST_ROUNDS, blocks=" ".join(map(str, d2)), m=M)
         n_before = len(_events(g))
         done, _ = map(int, g.run(script).split())
-        _wait(g, lambda: len(_events(g)) - n_before >= done, 60)
+        wait(g, lambda: len(_events(g)) - n_before >= done, 60)
         seen = [e for e in _events(g)[n_before:] if e["block"] in d2]
         lost = [x["event"] for x in _trace(g) if "event" in x and x["event"]["action"] == "lost"]
         timing = burst.format(rounds=BURST_ROUNDS, blocks=" ".join(map(str, d4[:2])), m=M)
@@ -126,9 +92,9 @@ def test_watch_lab(series: str, firmware: str) -> None:
         for name in ("d2", "d3"):
             assert "error" not in g.qmp.cmd("device_del", id=name)
             assert g.qmp.wait_event("DEVICE_DELETED", 90) is not None, name
-        _wait(g, lambda: len([e for e in _events(g) if e["action"] == "remove"]) >= 2)
-        g.run("kill -INT $(cat $W/watch.pid); while kill -0 $(cat $W/watch.pid) 2>/dev/null; do sleep 0.5; done")
-        replay = g.run(".venv/bin/python -m observer.cli replay $W/trace.jsonl; echo rc=$?")
+        wait(g, lambda: len([e for e in _events(g) if e["action"] == "remove"]) >= 2)
+        stop_watch(g, "watch")
+        replay = g.run(".venv/bin/python -m observer.cli replay $W/watch.jsonl; echo rc=$?")
         ops_without, without_us = map(int, g.run(timing).split())
         trace = _trace(g)
         summary = trace[-1]["summary"]
