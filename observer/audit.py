@@ -19,8 +19,6 @@ from observer.model import hotplug
 from observer.model.zones import ZONES
 from probes.records import field, frozen, mutable
 
-#: mm/memory_hotplug.c: auto_movable_ratio defaults to 301 (%).
-DEFAULT_RATIO = 301
 #: Reservation kinds that stay for the life of the kernel; initrd is freed after boot
 #: (init/initramfs.c free_initrd_mem). A CMA area's pageblocks stay MIGRATE_CMA.
 _PINNED = {"kernel-image": "kernel-image", "node-data": "node-data", "crashkernel": "reserved",
@@ -124,7 +122,7 @@ class Audit:
 
 def audit(facts: AuditFacts) -> Audit:
     """Judge every block, range and node of ``facts``."""
-    ratio = facts.policy.auto_movable_ratio if facts.policy.auto_movable_ratio is not None else DEFAULT_RATIO
+    ratio = facts.policy.auto_movable_ratio if facts.policy.auto_movable_ratio is not None else hotplug.DEFAULT_RATIO
     zones = facts.zones or ()
     movable = sum(z.present for z in zones if z.name == "Movable")
     kernel = sum(z.present for z in zones if z.name in KERNEL_ZONES)
@@ -315,7 +313,7 @@ def hotadd_zone(facts: AuditFacts, node: int | None, start: int, end: int) -> st
             late = sum((b.end - b.start) >> PAGE_SHIFT for b in hot if b.node == z.node and b.valid_zones == (z.name,))
             live[z.node][ZONES.index(z.name)] = hotplug.LiveZone(z.start_pfn, z.spanned, z.present, z.present - late)
     policy = hotplug.Policy(pol.auto_online, pol.online_policy == "auto-movable",
-                            pol.auto_movable_ratio if pol.auto_movable_ratio is not None else DEFAULT_RATIO,
+                            pol.auto_movable_ratio if pol.auto_movable_ratio is not None else hotplug.DEFAULT_RATIO,
                             pol.auto_movable_numa_aware is not False, pol.movable_node)
     nr = (end - start) >> PAGE_SHIFT
     return ZONES[hotplug.zone_for_range(pol.auto_online, node, live, start >> PAGE_SHIFT, nr, policy)]

@@ -11,6 +11,7 @@ import os
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
+from observer.model.inputs import PAGE_SHIFT
 from probes.records import field, frozen, replace
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from probes.reading import Reading
     from probes.root import Root
 
-PAGE_SHIFT = 12
 KERNEL_ZONES = ("DMA", "DMA32", "Normal")
 
 

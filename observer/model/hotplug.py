@@ -11,6 +11,7 @@ from observer.model.trace import Trace
 from observer.model.zones import MOVABLE, NORMAL, ZONES
 from probes.records import frozen, mutable, replace
 
+#: mm/memory_hotplug.c: auto_movable_ratio defaults to 301 (%).
 DEFAULT_RATIO = 301
 #: PAGES_PER_SUBSECTION on x86_64 (include/linux/mmzone.h SUBSECTION_SHIFT 21): the step of
 #: find_smallest_section_pfn / find_biggest_section_pfn and the grain of early memmap validity.

@@ -112,13 +112,21 @@ class BpfSource:
                 except ParseError as exc:
                     on_malformed(raw, str(exc))
 
-            self._bpf["events"].open_perf_buffer(callback, page_cnt=page_cnt, lost_cb=on_lost)
+            # Losses are read from the program's own ``dropped`` count after each poll (see
+            # hotplug.c); bcc's lost callback reports the same events later, so it only stays quiet.
+            self._bpf["events"].open_perf_buffer(callback, page_cnt=page_cnt, lost_cb=lambda _count: None)
+            self._dropped, self._on_lost, self._reported = self._bpf["dropped"], on_lost, 0
         except BaseException:
             self._bpf.cleanup()
             raise
 
     def poll(self, timeout_ms: int) -> None:
+        """Deliver the events the perf buffer holds, then the count of those it could not hold."""
         self._bpf.perf_buffer_poll(timeout=timeout_ms)
+        dropped = self._dropped[ctypes.c_int(0)].value
+        if dropped > self._reported:
+            self._on_lost(dropped - self._reported)
+            self._reported = dropped
 
     def close(self) -> None:
         """Detach every probe and free the maps."""

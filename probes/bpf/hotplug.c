@@ -56,6 +56,10 @@ struct event {
 BPF_HASH(inflight, u64, struct event, 1024);
 BPF_HASH(online_type, u32, s32, 1024);
 BPF_PERF_OUTPUT(events);
+/* Events perf_submit could not place (the ring was full), counted here too: the kernel's
+ * PERF_RECORD_LOST reaches the reader only with the next event that fits, so a loss at the end
+ * of a burst would stay unseen until the next hotplug operation. */
+BPF_ARRAY(dropped, u64, 1);
 
 static __always_inline u32 tid(void) { return (u32)bpf_get_current_pid_tgid(); }
 static __always_inline u64 key(u32 kind) { return ((u64)tid() << 8) | kind; }
@@ -108,7 +112,12 @@ static __always_inline int finish(struct pt_regs *ctx, u32 kind, s64 ret)
         return 0;
     e->duration_ns = bpf_ktime_get_ns() - e->ts_ns;
     e->ret = ret;
-    events.perf_submit(ctx, e, sizeof(*e));
+    if (events.perf_submit(ctx, e, sizeof(*e)) < 0) {
+        u32 zero = 0;
+        u64 *n = dropped.lookup(&zero);
+        if (n)
+            __sync_fetch_and_add(n, 1);
+    }
     inflight.delete(&k);
     return 0;
 }
