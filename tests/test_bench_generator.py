@@ -11,7 +11,7 @@ from probes import bootlog_events as ev
 from probes.bootlog import parse_boot_log, read_boot_log
 from probes.iomem import read_iomem
 from probes.memmap import read_memmap
-from probes.memory_blocks import group_blocks, read_memory_blocks
+from probes.memory_blocks import BLOCK_FILES, group_blocks, read_memory_blocks
 from probes.nodes import read_nodes
 from probes.root import Root
 from probes.srat import read_srat
@@ -41,7 +41,7 @@ def test_srat_decodes_to_the_layout(snap):
 
 def test_blocks_nodes_and_zones_agree(snap):
     root = Root(snap)
-    blocks = read_memory_blocks(root).value
+    blocks = read_memory_blocks(root, BLOCK_FILES).value  # ``online`` too: the generator writes it
     zones = read_zoneinfo(root).value
     srat = read_srat(root).value
     assert [b.number for b in blocks.blocks] == list(LAYOUT.numbers) and len(blocks.blocks) == LAYOUT.blocks
