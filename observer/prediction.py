@@ -1,12 +1,12 @@
 """The model's zones for a root booted with another command line: what the audit's advice and
-``movcheck map`` ask of the model (observer.facts.gather, observer.model.boot.predict)."""
+``movcheck map`` ask of the model (observer.model_inputs.gather, observer.model.boot.predict)."""
 from __future__ import annotations
 
 from typing import Any
 
-from observer.audit_advice import Predictor
-from observer.audit_facts import ZoneSpan
-from observer.facts import gather, with_cmdline
+from observer.audit.advice import Predictor
+from observer.audit.inputs import ZoneSpan
+from observer.model_inputs import gather, with_cmdline
 from observer.model.boot import predict
 from probes.memory_blocks import MemoryBlocks
 from probes.reading import Reading
@@ -14,7 +14,7 @@ from probes.root import Root
 
 
 def model_predictor(root: Root, memory_blocks: Reading[MemoryBlocks] | None = None) -> Predictor:
-    """The model's zones for this root booted with a given command line (observer.facts.gather,
+    """The model's zones for this root booted with a given command line (observer.model_inputs.gather,
     observer.model.boot.predict); raises ValueError when the model cannot predict. The model's
     inputs are gathered at the first prediction (most audits need none)."""
     base: list[Any] = []

@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import pytest
 
-from observer.audit import audit, block_list
-from observer.audit_facts import AuditFacts, Block, FirmwareRange, HotplugPolicy, Reservation, ZoneSpan, collect
-from observer.audit_reasons import REASONS, Reason, verdict
+from observer.audit.verdicts import audit, block_list
+from observer.audit.inputs import AuditFacts, Block, FirmwareRange, HotplugPolicy, Reservation, ZoneSpan, collect
+from observer.audit.reasons import REASONS, Reason, verdict
 from observer.cli import main
 from probes.root import Root
 
@@ -177,7 +177,7 @@ def test_unreadable_inputs_give_cannot_tell_not_a_verdict() -> None:
 def test_cma_area_pins_its_blocks_and_the_movable_node_and_advice_says_move_it() -> None:
     # cma=256M@5G: the area's pageblocks are MIGRATE_CMA, which offline_pages' isolation refuses
     # (mm/page_isolation.c has_unmovable_pages), though the blocks are ZONE_MOVABLE.
-    from observer.audit_advice import advise
+    from observer.audit.advice import advise
     facts = machine()
     facts = replace(facts, reservations=facts.reservations + (Reservation("cma", 5 * G, 5 * G + 256 * M, "CMA area"),))
     a = audit(facts)

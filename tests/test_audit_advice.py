@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from observer.audit import audit
-from observer.audit_advice import _edit, plan_diff
-from observer.audit_facts import ZoneSpan
+from observer.audit.verdicts import audit
+from observer.audit.advice import _edit, plan_diff
+from observer.audit.inputs import ZoneSpan
 from observer.cli import main
 from probes.root import open_root
 from probes.zoneinfo import read_zoneinfo
@@ -66,7 +66,7 @@ def test_plan_diff_lists_only_changed_zones() -> None:
 
 
 def test_no_predictor_means_no_unchecked_fix() -> None:
-    from observer.audit_advice import advise
+    from observer.audit.advice import advise
     facts = machine(cmdline="console=ttyS0")
     out = advise(facts, audit(facts), [("node", 1, 0)], None)
     assert out[0]["checked"] is False and out[0]["cmdline"] is None

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from observer.cli import main
-from observer.fleet_report import render_text
+from observer.render.fleet import render_text
 from tests.bench.fleet import base_audits, lab_recordings, write_audits
 
 #: The order in which a node's blocker codes explain it (README "movcheck summary").

@@ -42,7 +42,7 @@ def test_every_form_reads_back_to_the_same_events(log: Path, form: str) -> None:
 #: Logs whose untimed 80-column wrap loses lines the model does not read (see above).
 UNTIMED_WRAP_GAPS = {"k510-uefi-3node-efi-memblock-debug.dmesg", "k61-uefi-3node-efi-memblock-debug.dmesg",
                      "k72-uefi-3node-efi-memblock-debug.dmesg"}
-#: The events the model's inputs come from (observer/facts.py).
+#: The events the model's inputs come from (observer/model_inputs.py).
 MODEL_KINDS = ("E820Entry", "E820Change", "E820Table", "SratMemory", "SratCpu", "CommandLine", "Ramdisk",
                "AcpiTableReserved", "LastPfn", "EfiMemory", "ZoneRange", "MovableZoneStart", "EarlyNodeRange")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from observer.audit import audit
+from observer.audit.verdicts import audit
 from observer.cli import main
-from observer.memmap_view import HOLE, LABEL, map_rows, render_svg, render_terminal
+from observer.render.map import HOLE, LABEL, map_rows, render_svg, render_terminal
 from tests.test_audit import G, machine, write_snapshot
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

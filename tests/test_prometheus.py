@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from observer.audit import audit
-from observer.prometheus import METRICS, prometheus_text
+from observer.audit.verdicts import audit
+from observer.render.prometheus import METRICS, prometheus_text
 from tests.test_audit import machine
 from tests.test_fleet_prometheus import promtool_check
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from observer.cli import main
-from observer.facts import gather
+from observer.model_inputs import gather
 from observer.model.boot import Prediction, predict
 from observer.model.inputs import PAGE_SHIFT
 from probes import bootlog_events as ev

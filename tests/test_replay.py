@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from observer import cli
-from observer.trace import Header, Observation, TraceWriter, read_trace
-from observer.watch import Checker, format_line
+from observer.watch.trace import Header, Observation, TraceWriter, read_trace
+from observer.watch.live import Checker, format_line
 from probes.reading import ParseError
 from probes.root import open_root
 from probes.sysfs_poll import HotplugState, read_state

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from observer.audit import audit
-from observer.audit_report import audit_json
+from observer.audit.verdicts import audit
+from observer.render.audit import audit_json
 from observer.cli import main
-from observer.summary import row_from_json
+from observer.fleet.machine import row_from_json
 from probes.reading import ParseError
 from tests.test_audit import machine, write_snapshot
 
@@ -75,7 +75,7 @@ def test_verdict_and_blocking_causes() -> None:
 
 
 def test_memory_options() -> None:
-    from observer.summary import memory_options
+    from observer.fleet.machine import memory_options
     assert memory_options("BOOT_IMAGE=/vmlinuz root=/dev/sda1 movable_node kernelcore=2G quiet "
                           "memory_hotplug.online_policy=auto-movable crashkernel=512M -- init=x") \
         == "movable_node kernelcore=2G memory_hotplug.online_policy=auto-movable crashkernel=512M"
@@ -83,8 +83,8 @@ def test_memory_options() -> None:
 
 
 def test_blocks_are_skipped_only_in_the_audit_layout() -> None:
-    from observer.audit_report import audit_json_chunks
-    from observer.fleet_judge import _without_blocks
+    from observer.render.audit import audit_json_chunks
+    from observer.fleet.judge import _without_blocks
     text = "".join(audit_json_chunks(audit(machine()), "")).encode()
     short = _without_blocks(text)
     assert short is not None and len(short) < len(text) and json.loads(short)["blocks"] == []

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from observer import cli
-from observer.trace import TraceFile, read_trace
-from observer.watch import Checker
+from observer.watch.trace import TraceFile, read_trace
+from observer.watch.live import Checker
 
 GUEST = Path(__file__).parent / "data" / "watch" / "guest-6.12.95+deb12-amd64.jsonl"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from observer.facts import gather, memblock_setup_index
+from observer.model_inputs import gather, memblock_setup_index
 from observer.model import memblock
 from observer.model.boot import predict
 from probes import bootlog_events as ev
@@ -89,7 +89,7 @@ def test_uefi_recording_late_e820_edits_do_not_reach_present_pages(archive: Path
 
 def test_efi_memory_map_lines_and_boot_services_reservations() -> None:
     """efi=debug's map: 141 descriptors on OVMF; Boot Code/Data become the model's reservations."""
-    from observer.facts import efi_boot_services
+    from observer.model_inputs import efi_boot_services
     log = parse_boot_log((DATA / "k61-uefi-3node-efi-memblock-debug.dmesg").read_text())
     descs = log.of(ev.EfiMemory)
     assert [d.index for d in descs] == list(range(141))

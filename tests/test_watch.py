@@ -1,4 +1,4 @@
-"""observer.watch: the per-event check on a real recorded state, and the live loop on this host."""
+"""observer.watch.live: the per-event check on a real recorded state, and the live loop on this host."""
 from __future__ import annotations
 
 import os
@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from observer.trace import Observation
-from observer.watch import Checker, Watcher
+from observer.watch.trace import Observation
+from observer.watch.live import Checker, Watcher
 from probes.root import Root, open_root
 from probes.sysfs_poll import Block, diff_states, read_state
 
@@ -137,7 +137,7 @@ def test_watch_here_counts_and_reconciles_a_uevent_overflow() -> None:
 
 def test_sysfs_polling_sees_block_changes(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The last resort: no uevent socket, sysfs re-read; a block appears online, another goes offline."""
-    import observer.watch as watch
+    import observer.watch.live as watch
     from probes.root import unpack_recording
 
     unpack_recording(RECORDING, str(tmp_path))

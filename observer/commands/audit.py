@@ -9,15 +9,15 @@ import sys
 import time
 from typing import Any
 
-from observer.audit import Audit, audit, block_list
-from observer.audit_advice import Predictor, advise
-from observer.audit_facts import BLOCK_FILES, AuditFacts, collect, host_name
-from observer.check import check_layout
-from observer.facts import gather
+from observer.audit.verdicts import Audit, audit, block_list
+from observer.audit.advice import Predictor, advise
+from observer.audit.inputs import BLOCK_FILES, AuditFacts, collect, host_name
+from observer.check.layout import check_layout
+from observer.model_inputs import gather
 from observer.prediction import model_predictor
-from observer.audit_reasons import REASONS, Reason, verdict
+from observer.audit.reasons import REASONS, Reason, verdict
 from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
-from observer.output import fmt_range
+from observer.render.output import fmt_range
 from probes.cmdline import memparse
 from probes.memory_blocks import MemoryBlocks, read_memory_blocks
 from probes.reading import Reading
@@ -103,7 +103,7 @@ def requirement(a: Audit, target: tuple[str, int, int], text: str) -> dict[str, 
 
 
 def check(root: Root, memory_blocks: Reading[MemoryBlocks]) -> dict[str, Any]:
-    """The checker's verdict (observer.check.check_layout) for the audit: ``agree`` (None when
+    """The checker's verdict (observer.check.layout.check_layout) for the audit: ``agree`` (None when
     it cannot tell), the differences and notes, and what stopped it."""
     facts = gather(root, memory_blocks=memory_blocks)
     zones = root.once(read_zoneinfo)
@@ -119,15 +119,15 @@ def check(root: Root, memory_blocks: Reading[MemoryBlocks]) -> dict[str, Any]:
 
 
 def _prometheus(result: Audit, timestamp: float) -> str:
-    """The node_exporter textfile (observer.prometheus), with the checker's mismatch count."""
-    from observer.prometheus import prometheus_text
+    """The node_exporter textfile (observer.render.prometheus), with the checker's mismatch count."""
+    from observer.render.prometheus import prometheus_text
     mismatches = None if result.check["agree"] is None else len(result.check["mismatches"])  # type: ignore[index]
     return prometheus_text(result, timestamp, mismatches)
 
 
 def _text(result: Audit, reqs: list[dict[str, Any]] | None) -> str:
-    """The text report (observer.audit_report.render)."""
-    from observer.audit_report import render
+    """The text report (observer.render.audit.render)."""
+    from observer.render.audit import render
     return render(result, reqs) + "\n"
 
 
@@ -169,7 +169,7 @@ def _run(args: argparse.Namespace, root: Root) -> int:
     reqs = [requirement(result, t, text) for t, text in zip(targets, args.require)] if targets else None
     now = time.time()
     if fmt == "json":
-        from observer.audit_report import audit_json_chunks
+        from observer.render.audit import audit_json_chunks
         chunks = audit_json_chunks(result, time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now)), reqs)
         if args.output:
             write_atomically(args.output, "".join(chunks))

@@ -6,11 +6,11 @@ import argparse
 import re
 from typing import Callable
 
-from observer.check import CheckResult, check_layout
+from observer.check.layout import CheckResult, check_layout
 from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError, require
-from observer.facts import Facts, gather
-from observer.logcheck import Cite, check_log, missing_lines
-from observer.output import print_json
+from observer.model_inputs import Facts, gather
+from observer.check.bootlog import Cite, check_log, missing_lines
+from observer.render.output import print_json
 from probes import bootlog_events as ev
 from probes.bootlog import DMESG_PATH, read_boot_log, read_boot_log_text
 from probes.memory_blocks import read_memory_blocks

@@ -5,11 +5,11 @@ import argparse
 import os
 import sys
 
-from observer.audit import audit
-from observer.audit_facts import collect, host_name
+from observer.audit.verdicts import audit
+from observer.audit.inputs import collect, host_name
 from observer.prediction import model_predictor
 from observer.errors import EXIT_CANNOT_TELL, CommandError
-from observer.memmap_view import map_rows, render_svg, render_terminal
+from observer.render.map import map_rows, render_svg, render_terminal
 from probes.root import Root
 
 HELP = "draw the physical address space: SRAT nodes, hot-plug ranges, zones, blocks, reservations"

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 
 from observer.errors import EXIT_CANNOT_TELL, EXIT_OK, CommandError
-from observer.facts import gather
+from observer.model_inputs import gather
 from observer.model.boot import predict
-from observer.logcheck import boot_prediction, explain_lines
+from observer.check.bootlog import boot_prediction, explain_lines
 from observer.model.explain import explain
-from observer.output import print_json
-from observer.plan import plan_json, plan_lines
+from observer.render.output import print_json
+from observer.render.plan import plan_json, plan_lines
 from probes.bootlog import BootLog
 from probes.root import Root
 from probes.zoneinfo import read_zoneinfo

@@ -5,8 +5,8 @@ import argparse
 import sys
 
 from observer.errors import EXIT_BAD_INPUT, EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
-from observer.trace import Observation, read_trace
-from observer.watch import Checker, format_line
+from observer.watch.trace import Observation, read_trace
+from observer.watch.live import Checker, format_line
 from probes.bpf.decode import decode_event
 from probes.reading import ParseError
 from probes.root import Root

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from observer.errors import require
-from observer.output import fmt_range, fmt_size, print_json
+from observer.render.output import fmt_range, fmt_size, print_json
 from probes.cmdline import CommandLine, read_cmdline
 from probes.firmware import describe_json, read_firmware
 from probes.hotplug_params import read_hotplug_params

@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from observer.errors import require
-from observer.output import fmt_range, fmt_size, print_json
+from observer.render.output import fmt_range, fmt_size, print_json
 from probes.root import Root
 from probes.srat import Srat, read_srat
 

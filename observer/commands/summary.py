@@ -9,10 +9,10 @@ import sys
 from typing import Iterable, Iterator
 
 from observer.errors import EXIT_BAD_INPUT, CommandError
-from observer.fleet import Rollup
-from observer.fleet_pool import judged
-from observer.fleet_report import render_csv, render_hosts_csv, render_text
-from observer.summary import render_summary
+from observer.fleet.rollup import Rollup
+from observer.fleet.pool import judged
+from observer.render.fleet import render_csv, render_hosts_csv, render_text
+from observer.fleet.machine import render_summary
 from probes.fleet_inputs import listed, walk
 
 HELP = "the fleet roll-up over audit JSON files, recordings, sosreports and boot logs (--hosts: per host)"

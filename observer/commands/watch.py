@@ -10,8 +10,8 @@ import time
 from dataclasses import asdict
 
 from observer.errors import EXIT_CANNOT_TELL, EXIT_FINDINGS, EXIT_OK, CommandError
-from observer.trace import Header, Observation, TraceFile
-from observer.watch import Checker, Watcher, format_line
+from observer.watch.trace import Header, Observation, TraceFile
+from observer.watch.live import Checker, Watcher, format_line
 from probes.cmdline import memparse
 from probes.root import Root
 

@@ -1,7 +1,7 @@
 """The zone-layout model: pure functions from firmware facts and the command line to zones.
 
 Entry point: :func:`observer.model.boot.predict` (``ModelInputs`` from
-:mod:`observer.model.inputs`, usually gathered by :func:`observer.facts.gather`) returns a
+:mod:`observer.model.inputs`, usually gathered by :func:`observer.model_inputs.gather`) returns a
 ``Prediction``: zones per node (start_pfn, spanned, present), the Movable start per node,
 memory-block zones and valid_zones, the kernel nodes, and a ``Trace`` of the rules that fired
 (:mod:`observer.model.rules` cites the kernel function of each) with the assumptions made.

@@ -1,4 +1,4 @@
-"""``plan --explain``: the boot replayed step by step (observer/logcheck.py then holds it against
+"""``plan --explain``: the boot replayed step by step (observer/check/bootlog.py then holds it against
 the kernel's own zone lines)."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ MAX_LOG_LINES = 12
 def explain(pred: Prediction, log_by_rule: dict[str, list[str]] | None = None) -> list[str]:
     """Lines: every step with its citation, the boot-log events of that phase (``log_by_rule``:
     rule id -> event texts in log order) and the state when it changed. The comparison with
-    the kernel's own zone lines follows (observer/logcheck.py explain_lines)."""
+    the kernel's own zone lines follows (observer/check/bootlog.py explain_lines)."""
     lines: list[str] = []
     pending = dict(log_by_rule or {})
     last_regions: tuple[Region, ...] | None = None

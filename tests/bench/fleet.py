@@ -49,9 +49,9 @@ def lab_recordings(per_series: int | None = None) -> list[Path]:
 
 def audit_text(recording: Path) -> str | None:
     """``movcheck audit --json --no-advice`` of one recording (None when it has nothing to audit)."""
-    from observer.audit import audit
-    from observer.audit_facts import collect, host_name
-    from observer.audit_report import audit_json_chunks
+    from observer.audit.verdicts import audit
+    from observer.audit.inputs import collect, host_name
+    from observer.render.audit import audit_json_chunks
     from probes.root import open_root
     with open_root(str(recording)) as root:
         facts = collect(root, host_name(root, str(recording)))

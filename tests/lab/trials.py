@@ -30,9 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from observer.audit import Audit, audit
-from observer.audit_facts import collect
-from observer.audit_reasons import FIRMWARE_CODES
+from observer.audit.verdicts import Audit, audit
+from observer.audit.inputs import collect
+from observer.audit.reasons import FIRMWARE_CODES
 from probes.root import RootError, open_root
 from tests.lab import kernels, qemu, recording
 from tests.lab.initramfs import WRITE_WAIT

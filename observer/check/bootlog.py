@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from observer.check import CheckResult, Mismatch, as_the_kernel_boots, compare_zones, movable_rule
+from observer.check.layout import CheckResult, Mismatch, as_the_kernel_boots, compare_zones, movable_rule
 from observer.model import zones
 from observer.model.boot import Prediction, predict
 from observer.model.explain import model_node_ranges

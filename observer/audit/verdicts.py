@@ -6,15 +6,15 @@ never freed). ``removable``: offlinable and the platform can eject it (the SRAT
 marks it hot-pluggable, or it was hot-added). The legacy ``removable`` sysfs file
 is never read: it is 1 for every block on current kernels
 (drivers/base/memory.c removable_show). Each "no" carries every reason as a
-stable code (observer.audit_reasons). Pure: works on :class:`AuditFacts`.
+stable code (observer.audit.reasons). Pure: works on :class:`AuditFacts`.
 """
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
-from observer.audit_facts import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, Block, ZoneSpan
-from observer.audit_reasons import Reason, verdict
+from observer.audit.inputs import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, Block, ZoneSpan
+from observer.audit.reasons import Reason, verdict
 from observer.model import hotplug
 from observer.model.zones import ZONES
 from probes.records import field, frozen, mutable

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from observer.audit import Audit, BlockVerdict, block_list
-from observer.audit_facts import PAGE_SHIFT
-from observer.audit_reasons import REASONS, Reason
-from observer.output import fmt_range, fmt_size
+from observer.audit.verdicts import Audit, BlockVerdict, block_list
+from observer.audit.inputs import PAGE_SHIFT
+from observer.audit.reasons import REASONS, Reason
+from observer.render.output import fmt_range, fmt_size
 
 
 def _reasons(reasons: list[Reason]) -> list[dict[str, Any]]:

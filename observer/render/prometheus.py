@@ -9,9 +9,9 @@ code, verdict, firmware range); never a block number.
 """
 from __future__ import annotations
 
-from observer.audit import Audit
-from observer.audit_facts import PAGE_SHIFT
-from observer.output import fmt_range
+from observer.audit.verdicts import Audit
+from observer.audit.inputs import PAGE_SHIFT
+from observer.render.output import fmt_range
 
 #: name -> (type, help). Order is the output order.
 METRICS: dict[str, tuple[str, str]] = {

@@ -14,8 +14,8 @@ import bisect
 from collections import Counter
 from typing import Any
 
-from observer.fleet_judge import Bad, Judged
-from observer.summary import NOT_READY, READY, UNKNOWN, SummaryRow
+from observer.fleet.judge import Bad, Judged
+from observer.fleet.machine import NOT_READY, READY, UNKNOWN, SummaryRow
 
 #: Version of the ``--json`` document; bumped when a key changes meaning or goes away.
 FORMAT = 1

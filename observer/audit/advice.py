@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from observer.audit import Audit
-from observer.audit_facts import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, ZoneSpan
-from observer.output import fmt_range, fmt_size
+from observer.audit.verdicts import Audit
+from observer.audit.inputs import KERNEL_ZONES, PAGE_SHIFT, AuditFacts, ZoneSpan
+from observer.render.output import fmt_range, fmt_size
 
 #: Predicts the zones a command line would give: (cmdline) -> zones, or raises ValueError.
 Predictor = Callable[[str], Sequence[ZoneSpan]]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Sequence
 from xml.sax.saxutils import escape
 
-from observer.audit import Audit
-from observer.audit_facts import AuditFacts, ZoneSpan
-from observer.output import fmt_size
+from observer.audit.verdicts import Audit
+from observer.audit.inputs import AuditFacts, ZoneSpan
+from observer.render.output import fmt_size
 from probes.records import frozen
 
 

@@ -1,7 +1,7 @@
 """Watch memory hotplug live: sources, the per-event check, lost-event accounting.
 
 :class:`Checker` is pure: it holds the hotplug state, checks one
-:class:`~observer.trace.Observation` against the online rules and applies it;
+:class:`~observer.watch.trace.Observation` against the online rules and applies it;
 ``movcheck replay`` runs the same checker over a trace. :class:`Watcher` runs
 the sources (eBPF when the kernel allows, the uevent socket, sysfs polling as
 the last resort), counts what they lose and reconciles by re-reading sysfs.
@@ -14,8 +14,8 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Callable
 
-from observer.trace import Observation, Verdict
-from observer.watch_rules import Group, expected_zone
+from observer.watch.trace import Observation, Verdict
+from observer.watch.rules import Group, expected_zone
 from probes.bpf.decode import HotplugEvent
 from probes.records import mutable, replace
 from probes.root import Root

@@ -1,4 +1,4 @@
-"""The fleet roll-up (observer/fleet.py ``Rollup.to_json``) as text for a person and as CSV for a
+"""The fleet roll-up (observer/fleet/rollup.py ``Rollup.to_json``) as text for a person and as CSV for a
 spreadsheet; both are drawn from the JSON document alone, so ``--json`` output renders the same."""
 from __future__ import annotations
 

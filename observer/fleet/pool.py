@@ -1,6 +1,6 @@
 """Judge many inputs on every core, streaming: a process pool fed batches of paths, with at most
 a few batches in flight, so memory stays flat however many inputs there are. Results come back
-in completion order; the roll-up (observer/fleet.py) does not depend on it."""
+in completion order; the roll-up (observer/fleet/rollup.py) does not depend on it."""
 from __future__ import annotations
 
 import itertools
@@ -9,7 +9,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Iterable, Iterator
 
-from observer.fleet_judge import Judged, judge, judge_many
+from observer.fleet.judge import Judged, judge, judge_many
 
 #: Paths per task: small enough to balance slow recordings, large enough that a 0.5 ms JSON
 #: file does not pay a round trip of its own.
@@ -27,7 +27,7 @@ def workers() -> int:
 
 
 def judged(paths: Iterable[str], jobs: int | None = None, batch: int = BATCH) -> Iterator[Judged]:
-    """:func:`~observer.fleet_judge.judge` of every path; in this process when there is one job or
+    """:func:`~observer.fleet.judge.judge` of every path; in this process when there is one job or
     one input, one path per task when there are no more than ``batch``."""
     jobs = jobs or workers()
     it = iter(paths)

@@ -7,10 +7,10 @@ import json
 import os
 from typing import NamedTuple, Union
 
-from observer.audit import audit
-from observer.audit_facts import collect, host_name
-from observer.audit_report import audit_json
-from observer.summary import SummaryRow, row_from_json, unjudged_row
+from observer.audit.verdicts import audit
+from observer.audit.inputs import collect, host_name
+from observer.render.audit import audit_json
+from observer.fleet.machine import SummaryRow, row_from_json, unjudged_row
 from probes.bootlog import read_boot_log
 from probes.fleet_inputs import JSON, kind_of, read_json_bytes
 from probes.reading import ParseError

@@ -1,0 +1,1 @@
+"""The fleet roll-up of ``movcheck summary``: one machine judged, many on every core."""
