@@ -42,6 +42,17 @@ def boot(series: str, firmware: str = "seabios") -> tuple[Guest, str]:
         pytest.fail(str(exc))
 
 
+def add_dimm(g: Guest, name: str, node: int) -> dict | None:
+    """Hot-add a DIMM through QMP: backend ``m-<name>``, device ``name`` on ``node``; the error
+    reply that stopped it, None when both commands were taken."""
+    for cmd, kw in (("object-add", {"qom-type": "memory-backend-ram", "id": f"m-{name}", "size": DIMM}),
+                    ("device_add", {"driver": "pc-dimm", "id": name, "memdev": f"m-{name}", "node": node})):
+        reply = g.qmp.cmd(cmd, **kw)
+        if "error" in reply:
+            return reply
+    return None
+
+
 def start_watch(g: Guest, env: str, name: str, options: str = "") -> str:
     """Start ``movcheck watch -o $W/<name>.jsonl`` in the background (pid in $W/<name>.pid) and
     wait until it watches (bcc compiles under TCG for minutes); its stderr so far."""

@@ -18,11 +18,10 @@ import time
 
 import pytest
 
+from tests.watchlab.drive import M, add_dimm
 from tests.watchlab.guest import Guest, GuestError
 
 pytestmark = pytest.mark.slow
-M = "/sys/devices/system/memory"
-DIMM = 512 << 20
 MC = ".venv/bin/python -m observer.cli"
 #: A run that hangs is killed with SIGABRT, which (PYTHONFAULTHANDLER) prints where it was, and fails.
 HANG = "PYTHONFAULTHANDLER=1 timeout -s ABRT 240"
@@ -68,8 +67,7 @@ def guest(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
 def _plug_cycle(g: Guest, i: int) -> tuple[bool, bool]:
     """Hot-add DIMM ``c<i>`` on node 1, let the guest use it a moment, eject it: (added, removed)."""
-    added = "error" not in g.qmp.cmd("object-add", **{"qom-type": "memory-backend-ram", "id": f"mc{i}", "size": DIMM}) \
-        and "error" not in g.qmp.cmd("device_add", driver="pc-dimm", id=f"c{i}", memdev=f"mc{i}", node=1)
+    added = add_dimm(g, f"c{i}", 1) is None
     time.sleep(2)
     removed = added and "error" not in g.qmp.cmd("device_del", id=f"c{i}") \
         and g.qmp.wait_event("DEVICE_DELETED", 30) is not None

@@ -22,7 +22,8 @@ from typing import Iterator
 
 import pytest
 
-from tests.watchlab.drive import BLOCK, DIMM, M, PARAMS, boot, kernel_blocks, start_watch, stop_watch, trace, wait
+from tests.watchlab.drive import (BLOCK, DIMM, M, PARAMS, add_dimm, boot, kernel_blocks, start_watch, stop_watch,
+                                  trace, wait)
 from tests.watchlab.guest import Guest
 
 pytestmark = pytest.mark.slow
@@ -42,10 +43,8 @@ def guest() -> Iterator[tuple[Guest, list[int]]]:
     try:
         before = set(kernel_blocks(g))
         g.run(f"echo contig-zones > {PARAMS}/online_policy && echo online_movable > {M}/auto_online_blocks")
-        for cmd, kw in (("object-add", {"qom-type": "memory-backend-ram", "id": "m-s1", "size": DIMM}),
-                        ("device_add", {"driver": "pc-dimm", "id": "s1", "memdev": "m-s1", "node": 1})):
-            reply = g.qmp.cmd(cmd, **kw)
-            assert "error" not in reply, reply
+        error = add_dimm(g, "s1", 1)
+        assert error is None, error
         deadline = time.monotonic() + 120
         while len(blocks := sorted(set(kernel_blocks(g)) - before)) < DIMM // BLOCK or \
                 any(kernel_blocks(g)[b] != ("online", "Movable") for b in blocks):
@@ -67,20 +66,20 @@ def _toggle(blocks: list[int], until: str) -> str:
             f" echo online_movable > {M}/memory$b/state && ok=$((ok+1)); done; done; echo $ok")
 
 
-def _seen(g: Guest, blocks: list[int]) -> int:
-    """Successful offline/online events of ``blocks`` the watch saw through eBPF."""
-    return sum(1 for x in trace(g, "soak") if "event" in x and x["event"]["source"] == "bpf"
-               and x["event"]["action"] in ("offline", "online") and x["event"]["block"] in blocks
-               and x["event"].get("result") == 0)
-
-
-def _lost(g: Guest) -> dict[str, int]:
-    """Events each source lost so far, as the trace's ``lost`` events count them."""
-    out = {"bpf": 0, "uevent": 0}
-    for x in trace(g, "soak"):
-        if "event" in x and x["event"]["action"] == "lost":
-            out[x["event"]["source"]] += x["event"]["detail"]["count"]
-    return out
+def _tally(records: list[dict], blocks: list[int]) -> tuple[int, dict[str, int]]:
+    """From the trace's records: the successful offline/online events of ``blocks`` the
+    watch saw through eBPF, and the events each source lost, as its ``lost`` events count them."""
+    seen, lost = 0, {"bpf": 0, "uevent": 0}
+    for x in records:
+        e = x.get("event")
+        if e is None:
+            continue
+        if e["action"] == "lost":
+            lost[e["source"]] += e["detail"]["count"]
+        elif e["source"] == "bpf" and e["action"] in ("offline", "online") and e["block"] in blocks \
+                and e.get("result") == 0:
+            seen += 1
+    return seen, lost
 
 
 def test_soak(guest: tuple[Guest, list[int]]) -> None:
@@ -90,23 +89,24 @@ def test_soak(guest: tuple[Guest, list[int]]) -> None:
     done = int(g.run(f"end=$(( $(date +%s) + {int(SOAK_SECONDS)} )); {_toggle(blocks, until)}",
                      timeout=SOAK_SECONDS + 1800).split()[-1])
     soak_s = time.monotonic() - t0
-    wait(g, lambda: _seen(g, blocks) + _lost(g)["bpf"] >= done, 120, "soak")
+    wait(g, lambda: (t := _tally(trace(g, "soak"), blocks))[0] + t[1]["bpf"] >= done, 120, "soak")
+    seen, lost = _tally(trace(g, "soak"), blocks)
     samples = [tuple(map(int, ln.split())) for ln in (g.work / "soak.rss").read_text().splitlines()
                if len(ln.split()) == 2]
     settle = samples[0][0] + min(60, SOAK_SECONDS / 4)
     after = [kb for t, kb in samples if t >= settle]
-    report = {"release": g.kernel.release, "soak_s": round(soak_s), "operations": done, "seen": _seen(g, blocks),
-              "lost": _lost(g), "rss_kb_every_s": RSS_EVERY, "rss_kb_first": samples[0][1],
+    report = {"release": g.kernel.release, "soak_s": round(soak_s), "operations": done, "seen": seen,
+              "lost": lost, "rss_kb_every_s": RSS_EVERY, "rss_kb_first": samples[0][1],
               "rss_kb_after_first_minute": after[:1], "rss_kb_last": samples[-1][1], "rss_samples": len(samples)}
     print(json.dumps(report))
     assert done >= SOAK_OPS and done > 0, report
-    assert report["seen"] + report["lost"]["bpf"] == done, report  # every operation seen or counted lost
+    assert seen + lost["bpf"] == done, report  # every operation seen or counted lost
     assert len(after) >= 2 and max(after) - after[0] < RSS_GROWTH_KB, (report, samples)
 
 
 def test_forced_losses_are_counted_reported_and_reconciled(guest: tuple[Guest, list[int]]) -> None:
     g, blocks = guest
-    seen0, lost0 = _seen(g, blocks), _lost(g)
+    seen0, lost0 = _tally(trace(g, "soak"), blocks)
     done = int(g.run(f"kill -STOP $(cat $W/soak.pid); r=0; {_toggle(blocks, f'[ $r -lt {LOSS_ROUNDS} ] && r=$((r+1))')}"
                      "; kill -CONT $(cat $W/soak.pid)").split()[-1])
     time.sleep(5)  # the watch drains what its buffers kept, counts the rest and re-reads sysfs
@@ -114,15 +114,16 @@ def test_forced_losses_are_counted_reported_and_reconciled(guest: tuple[Guest, l
     records = trace(g, "soak")
     summary = records[-1]["summary"]
     err = (g.work / "soak.err").read_text()
-    lost = {k: v - lost0[k] for k, v in _lost(g).items()}
-    report = {"operations": done, "seen": _seen(g, blocks) - seen0, "lost": lost, "summary_lost": summary["lost"],
+    seen, lost_all = _tally(records, blocks)
+    lost = {k: v - lost0[k] for k, v in lost_all.items()}
+    report = {"operations": done, "seen": seen - seen0, "lost": lost, "summary_lost": summary["lost"],
               "reconciled": summary["reconciled"], "missed_at_end": summary["missed_at_end"],
               "stderr": [ln for ln in err.splitlines() if "lost" in ln][-3:]}
     print(json.dumps(report))
     assert done == 2 * LOSS_ROUNDS * len(blocks), report
     assert lost["bpf"] > 0 and lost["uevent"] > 0, report
     assert report["seen"] + lost["bpf"] == done, report  # the eBPF losses are counted one by one
-    assert summary["lost"] == _lost(g), report
+    assert summary["lost"] == lost_all, report
     assert "lost by bpf" in err and "lost by uevent" in err, report
     assert summary["missed_at_end"] == 0 and summary["verdicts"]["disagree"] == 0, report
     assert all(kernel_blocks(g)[b][0] == "online" for b in blocks)

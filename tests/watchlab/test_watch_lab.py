@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from tests.watchlab.drive import BLOCK, DIMM, M, PARAMS, boot, kernel_blocks, start_watch, stop_watch, trace, wait
+from tests.watchlab.drive import (BLOCK, DIMM, M, PARAMS, add_dimm, boot, kernel_blocks, start_watch, stop_watch,
+                                  trace, wait)
 from tests.watchlab.guest import Guest
 
 BURST_ROUNDS = 5
@@ -36,10 +37,8 @@ def _plug(g: Guest, name: str, node: int, online_policy: str, auto: str) -> list
     """Set the policies, hot-add a DIMM; the new block numbers once watch saw them all."""
     g.run(f"echo {online_policy} > {PARAMS}/online_policy && echo {auto} > {M}/auto_online_blocks")
     before = set(kernel_blocks(g))
-    for cmd, kw in (("object-add", {"qom-type": "memory-backend-ram", "id": f"m-{name}", "size": DIMM}),
-                    ("device_add", {"driver": "pc-dimm", "id": name, "memdev": f"m-{name}", "node": node})):
-        reply = g.qmp.cmd(cmd, **kw)
-        assert "error" not in reply, reply
+    error = add_dimm(g, name, node)
+    assert error is None, error
     adds = len([e for e in _events(g) if e["action"] == "add"])
     wait(g, lambda: len([e for e in _events(g) if e["action"] == "add"]) > adds)
     blocks = sorted(set(kernel_blocks(g)) - before)
